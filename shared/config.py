@@ -1,0 +1,107 @@
+"""Settings (frozen dataclass) + Settings.from_env(environ); the only reader of the environment.
+
+A `.env` file in the working directory is read first if present; real environment
+variables win over it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/herald"
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse KEY=VALUE lines of a .env file; comments and blank lines are skipped."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        values[key.strip()] = value.strip().strip('"').strip("'")
+    return values
+
+
+def parse_tokens(spec: str) -> dict[str, str]:
+    """Turn 'tok1:write,tok2:read' into {token: scope}."""
+    tokens: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        token, _, scope = part.rpartition(":")
+        if not token or scope not in ("read", "write"):
+            raise ValueError(f"HERALD_API_TOKENS entry must be token:read or token:write, got {part!r}")
+        tokens[token] = scope
+    return tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    amqp_url: str = DEFAULT_AMQP_URL
+    api_tokens: Mapping[str, str] = field(default_factory=dict, repr=False)
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    metrics_port: int = 0
+    gateway_url: str = "http://127.0.0.1:8900"
+    gateway_token: str = field(default="sandbox-token", repr=False)
+    gateway_timeout_s: float = 10.0
+    sender_concurrency: int = 64
+    sender_prefetch: int = 4
+    batch_size: int = 100
+    max_attempts: int = 0
+    retry_delays_ms: tuple[int, ...] = (5_000, 30_000, 300_000)
+    max_queued_per_campaign: int = 20_000
+    release_per_tick: int = 10_000
+    tick_interval_s: float = 0.2
+    outbox_poll_s: float = 0.2
+    stats_flush_max: int = 200
+    stats_flush_s: float = 0.1
+    max_request_bytes: int = 64 * 1024 * 1024
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> Settings:
+        """Build settings from HERALD_* variables, over the .env file, over the defaults."""
+        env = dict(read_env_file(env_file or Path(".env")))
+        env.update(os.environ if environ is None else environ)
+
+        defaults = {f.name: f.default for f in fields(cls)}
+
+        def get(name: str, default: object = None) -> str:
+            if default is None:
+                default = defaults[name.lower()]
+            return env.get(f"HERALD_{name}", str(default))
+
+        delays = get("RETRY_DELAYS_MS", ",".join(map(str, defaults["retry_delays_ms"])))
+        return cls(
+            database_url=get("DATABASE_URL", DEFAULT_DATABASE_URL),
+            amqp_url=get("AMQP_URL", DEFAULT_AMQP_URL),
+            api_tokens=parse_tokens(get("API_TOKENS", "")),
+            api_host=get("API_HOST"),
+            api_port=int(get("API_PORT")),
+            metrics_port=int(get("METRICS_PORT", "0")),
+            gateway_url=get("GATEWAY_URL").rstrip("/"),
+            gateway_token=get("GATEWAY_TOKEN"),
+            gateway_timeout_s=float(get("GATEWAY_TIMEOUT_S")),
+            sender_concurrency=int(get("SENDER_CONCURRENCY")),
+            sender_prefetch=int(get("SENDER_PREFETCH")),
+            batch_size=int(get("BATCH_SIZE")),
+            max_attempts=int(get("MAX_ATTEMPTS")),
+            retry_delays_ms=tuple(int(d) for d in delays.split(",") if d.strip()),
+            max_queued_per_campaign=int(
+                get("MAX_QUEUED_PER_CAMPAIGN")
+            ),
+            release_per_tick=int(get("RELEASE_PER_TICK")),
+            tick_interval_s=float(get("TICK_INTERVAL_S")),
+            outbox_poll_s=float(get("OUTBOX_POLL_S")),
+            stats_flush_max=int(get("STATS_FLUSH_MAX")),
+            stats_flush_s=float(get("STATS_FLUSH_S")),
+            max_request_bytes=int(get("MAX_REQUEST_BYTES")),
+            log_level=get("LOG_LEVEL").upper(),
+        )

@@ -1,0 +1,30 @@
+"""Create the database if missing and bring it to the newest migration (`python -m shared.db.migrate`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+from shared.config import Settings
+from shared.db.engine import ensure_database
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", database_url)
+    return config
+
+
+def upgrade(database_url: str) -> None:
+    """Create the database if needed and migrate it to head."""
+    ensure_database(database_url)
+    command.upgrade(alembic_config(database_url), "head")
+
+
+if __name__ == "__main__":
+    upgrade(Settings.from_env().database_url)

@@ -1,0 +1,151 @@
+"""SQLAlchemy 2.0 typed declarative tables: Client, Campaign, CampaignProgress, Message, Outbox.
+
+The schema is owned by the alembic migrations; these classes mirror it for typed queries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    Time,
+    UniqueConstraint,
+    func,
+    text as sql,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TIMESTAMP
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Timestamp = TIMESTAMP(timezone=True)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Client(Base):
+    __tablename__ = "client"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    phone: Mapped[str] = mapped_column(String(16), unique=True)
+    operator_code: Mapped[str] = mapped_column(String(8))
+    tags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=sql("'{}'"))
+    timezone: Mapped[str] = mapped_column(String(64), server_default=sql("'UTC'"))
+    email: Mapped[str | None] = mapped_column(String(320))
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=sql("'{}'"))
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
+    updated_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
+
+    __table_args__ = (
+        Index("ix_client_tags", "tags", postgresql_using="gin"),
+        Index("ix_client_attributes", "attributes", postgresql_using="gin"),
+        Index("ix_client_operator_code", "operator_code"),
+    )
+
+
+class Campaign(Base):
+    __tablename__ = "campaign"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    channel: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str | None] = mapped_column(Text)
+    filter_tags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=sql("'{}'"))
+    filter_operator_codes: Mapped[list[str]] = mapped_column(
+        ARRAY(Text), server_default=sql("'{}'")
+    )
+    starts_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    ends_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    window_start: Mapped[dt.time | None] = mapped_column(Time)
+    window_end: Mapped[dt.time | None] = mapped_column(Time)
+    rate_limit: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), server_default=sql("'scheduled'"))
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
+    updated_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
+    started_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+
+    __table_args__ = (Index("ix_campaign_status", "status"),)
+
+
+class CampaignProgress(Base):
+    """Per-campaign counters, moved by the same statements that move message statuses."""
+
+    __tablename__ = "campaign_progress"
+
+    campaign_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("campaign.id", ondelete="CASCADE"), primary_key=True
+    )
+    total: Mapped[int] = mapped_column(Integer, server_default=sql("0"))
+    pending: Mapped[int] = mapped_column(Integer, server_default=sql("0"))
+    queued: Mapped[int] = mapped_column(Integer, server_default=sql("0"))
+    sent: Mapped[int] = mapped_column(Integer, server_default=sql("0"))
+    failed: Mapped[int] = mapped_column(Integer, server_default=sql("0"))
+    expired: Mapped[int] = mapped_column(Integer, server_default=sql("0"))
+    cancelled: Mapped[int] = mapped_column(Integer, server_default=sql("0"))
+    first_sent_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    last_sent_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+
+
+class Message(Base):
+    __tablename__ = "message"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("campaign.id", ondelete="CASCADE")
+    )
+    client_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("client.id", ondelete="SET NULL")
+    )
+    status: Mapped[str] = mapped_column(String(16), server_default=sql("'pending'"))
+    attempts: Mapped[int] = mapped_column(Integer, server_default=sql("0"))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    not_before: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
+    updated_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
+    sent_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "client_id"),
+        Index("ix_message_campaign_id_status", "campaign_id", "status"),
+        Index(
+            "ix_message_due",
+            "campaign_id",
+            "id",
+            postgresql_where=sql("status = 'pending'"),
+        ),
+        Index("ix_message_client_id", "client_id"),
+    )
+
+
+class Outbox(Base):
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    exchange: Mapped[str] = mapped_column(String(100))
+    routing_key: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    headers: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=sql("'{}'"))
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
+    published_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+
+    __table_args__ = (
+        Index("ix_outbox_unpublished", "id", postgresql_where=sql("published_at IS NULL")),
+    )
