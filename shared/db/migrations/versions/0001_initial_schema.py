@@ -87,6 +87,7 @@ def upgrade() -> None:
     sa.Column('not_before', postgresql.TIMESTAMP(timezone=True), nullable=True),
     sa.Column('created_at', postgresql.TIMESTAMP(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('updated_at', postgresql.TIMESTAMP(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.Column('queued_at', postgresql.TIMESTAMP(timezone=True), nullable=True),
     sa.Column('sent_at', postgresql.TIMESTAMP(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['campaign_id'], ['campaign.id'], name=op.f('fk_message_campaign_id_campaign'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['client_id'], ['client.id'], name=op.f('fk_message_client_id_client'), ondelete='SET NULL'),

@@ -1,0 +1,103 @@
+"""Every exchange, queue, binding, TTL tier and dead-letter route as data; declare_all(channel).
+
+Queue names appear only here. Declaring is idempotent, so every service declares all of it
+at start and none depends on another having started first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pika.adapters.blocking_connection import BlockingChannel
+
+CAMPAIGNS_EXCHANGE = "campaigns"
+DELIVERIES_EXCHANGE = "deliveries"
+RETRY_EXCHANGE = "deliveries.retry"
+DEAD_EXCHANGE = "deliveries.dead"
+OUTCOMES_EXCHANGE = "outcomes"
+
+CAMPAIGN_EVENTS_QUEUE = "scheduler.campaign-events"
+OUTCOMES_QUEUE = "stats.outcomes"
+DEAD_QUEUE = "deliver.dead"
+CHANNELS = ("http", "email")
+
+
+def delivery_queue(channel: str) -> str:
+    return f"deliver.{channel}"
+
+
+def retry_queue(channel: str, delay_ms: int) -> str:
+    return f"deliver.{channel}.retry.{delay_ms // 1000}s"
+
+
+def retry_routing_key(channel: str, delay_ms: int) -> str:
+    return f"{channel}.{delay_ms}"
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    name: str
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class Queue:
+    name: str
+    bindings: tuple[tuple[str, str], ...]  # (exchange, routing key)
+    arguments: dict[str, Any] = field(default_factory=dict)
+
+
+QUORUM = {"x-queue-type": "quorum"}
+
+
+def build_topology(retry_delays_ms: tuple[int, ...]) -> tuple[list[Exchange], list[Queue]]:
+    """The whole topology for the given retry tiers."""
+    exchanges = [
+        Exchange(CAMPAIGNS_EXCHANGE, "topic"),
+        Exchange(DELIVERIES_EXCHANGE, "direct"),
+        Exchange(RETRY_EXCHANGE, "direct"),
+        Exchange(DEAD_EXCHANGE, "fanout"),
+        Exchange(OUTCOMES_EXCHANGE, "topic"),
+    ]
+    dead_letter_to_parking = {"x-dead-letter-exchange": DEAD_EXCHANGE}
+    queues = [
+        Queue(CAMPAIGN_EVENTS_QUEUE, ((CAMPAIGNS_EXCHANGE, "campaign.*"),), dict(QUORUM)),
+        Queue(OUTCOMES_QUEUE, ((OUTCOMES_EXCHANGE, "#"),), dict(QUORUM)),
+        Queue(DEAD_QUEUE, ((DEAD_EXCHANGE, ""),), dict(QUORUM)),
+    ]
+    for channel in CHANNELS:
+        queues.append(
+            Queue(
+                delivery_queue(channel),
+                ((DELIVERIES_EXCHANGE, channel),),
+                {**QUORUM, **dead_letter_to_parking},
+            )
+        )
+        for delay_ms in retry_delays_ms:
+            # A fixed TTL per tier: quorum queues expire only at the head, so mixed
+            # per-message delays in one queue would wait behind the longest.
+            queues.append(
+                Queue(
+                    retry_queue(channel, delay_ms),
+                    ((RETRY_EXCHANGE, retry_routing_key(channel, delay_ms)),),
+                    {
+                        **QUORUM,
+                        "x-message-ttl": delay_ms,
+                        "x-dead-letter-exchange": DELIVERIES_EXCHANGE,
+                        "x-dead-letter-routing-key": channel,
+                    },
+                )
+            )
+    return exchanges, queues
+
+
+def declare_all(channel: BlockingChannel, retry_delays_ms: tuple[int, ...]) -> None:
+    """Declare every exchange, queue and binding; a no-op when they already exist."""
+    exchanges, queues = build_topology(retry_delays_ms)
+    for exchange in exchanges:
+        channel.exchange_declare(exchange.name, exchange.kind, durable=True)
+    for queue in queues:
+        channel.queue_declare(queue.name, durable=True, arguments=queue.arguments)
+        for exchange_name, routing_key in queue.bindings:
+            channel.queue_bind(queue.name, exchange_name, routing_key)

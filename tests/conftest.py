@@ -1,0 +1,64 @@
+"""Markers by folder, loopback test settings, a migrated test database, random_suffix()."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from shared.config import Settings
+from shared.db.engine import ensure_database, make_engine
+from shared.db.migrate import upgrade
+
+TEST_DATABASE_URL = os.environ.get(
+    "HERALD_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/herald_test"
+)
+WRITE_TOKEN = "test-write-token"
+READ_TOKEN = "test-read-token"
+TABLES = ("message", "campaign_progress", "campaign", "client", "outbox")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        layer = Path(str(item.fspath)).parent.name
+        if layer in ("unit", "integration", "e2e"):
+            item.add_marker(getattr(pytest.mark, layer))
+
+
+def random_suffix() -> str:
+    return secrets.token_hex(4)
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings.from_env(
+        {
+            "HERALD_DATABASE_URL": TEST_DATABASE_URL,
+            "HERALD_API_TOKENS": f"{WRITE_TOKEN}:write,{READ_TOKEN}:read",
+        },
+        env_file=Path("/nonexistent"),
+    )
+
+
+@pytest.fixture(scope="session")
+def migrated_engine(settings: Settings) -> Iterator[Engine]:
+    """The test database, rebuilt from the migrations once per run."""
+    ensure_database(settings.database_url)
+    engine = make_engine(settings.database_url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    upgrade(settings.database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def engine(migrated_engine: Engine) -> Engine:
+    """The migrated test database, emptied before each test."""
+    with migrated_engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    return migrated_engine
