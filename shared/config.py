@@ -35,7 +35,7 @@ def parse_tokens(spec: str) -> dict[str, str]:
     for part in filter(None, (p.strip() for p in spec.split(","))):
         token, _, scope = part.rpartition(":")
         if not token or scope not in ("read", "write"):
-            raise ValueError(f"HERALD_API_TOKENS entry must be token:read or token:write, got {part!r}")
+            raise ValueError(f"HERALD_API_TOKENS entries are token:read or token:write: {part!r}")
         tokens[token] = scope
     return tokens
 
@@ -66,7 +66,9 @@ class Settings:
     log_level: str = "INFO"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> Settings:
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, env_file: Path | None = None
+    ) -> Settings:
         """Build settings from HERALD_* variables, over the .env file, over the defaults."""
         env = dict(read_env_file(env_file or Path(".env")))
         env.update(os.environ if environ is None else environ)
@@ -94,9 +96,7 @@ class Settings:
             batch_size=int(get("BATCH_SIZE")),
             max_attempts=int(get("MAX_ATTEMPTS")),
             retry_delays_ms=tuple(int(d) for d in delays.split(",") if d.strip()),
-            max_queued_per_campaign=int(
-                get("MAX_QUEUED_PER_CAMPAIGN")
-            ),
+            max_queued_per_campaign=int(get("MAX_QUEUED_PER_CAMPAIGN")),
             release_per_tick=int(get("RELEASE_PER_TICK")),
             tick_interval_s=float(get("TICK_INTERVAL_S")),
             outbox_poll_s=float(get("OUTBOX_POLL_S")),

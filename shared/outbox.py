@@ -6,12 +6,22 @@ never lost while RabbitMQ is down: the relay publishes it, with confirms, when i
 
 from __future__ import annotations
 
+import json
+import logging
+import threading
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
+from shared.config import Settings
 from shared.db.models import Outbox
+from shared.messaging.connection import CONNECTION_ERRORS, Backoff, connect
+from shared.messaging.publisher import ConfirmingPublisher, PublishFailed
+from shared.messaging.topology import declare_all
+
+log = logging.getLogger(__name__)
 
 
 def record(
@@ -27,3 +37,88 @@ def record(
             exchange=exchange, routing_key=routing_key, payload=payload, headers=headers or {}
         )
     )
+
+
+class OutboxRelay:
+    """A daemon thread that publishes unpublished outbox rows, with confirms, oldest first.
+
+    Rows are claimed with SKIP LOCKED, so several relays may run; a row is marked published
+    only after the broker confirmed it, so a crash in between republishes (at least once).
+    """
+
+    def __init__(self, settings: Settings, engine: Engine, batch: int = 500) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.batch = batch
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
+        self._is_broker_ready = False
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=10)
+
+    def is_broker_ready(self) -> bool:
+        return self._is_broker_ready
+
+    def _run(self) -> None:
+        backoff = Backoff()
+        while not self._stopping.is_set():
+            connection = None
+            try:
+                connection = connect(self.settings.amqp_url, "outbox-relay")
+                channel = connection.channel()
+                declare_all(channel, self.settings.retry_delays_ms)
+                publisher = ConfirmingPublisher(channel)
+                self._is_broker_ready = True
+                backoff.reset()
+                while not self._stopping.is_set():
+                    if relay_once(self.engine, publisher, self.batch) < self.batch:
+                        connection.sleep(self.settings.outbox_poll_s)
+            except CONNECTION_ERRORS + (PublishFailed,) as exc:
+                self._is_broker_ready = False
+                delay = backoff.next_delay()
+                log.warning("outbox relay: broker unavailable (%s); retrying in %.1fs", exc, delay)
+                self._stopping.wait(delay)
+            except SQLAlchemyError as exc:
+                delay = backoff.next_delay()
+                log.warning("outbox relay: database unavailable (%s); retry in %.1fs", exc, delay)
+                self._stopping.wait(delay)
+            finally:
+                if connection is not None and connection.is_open:
+                    try:
+                        connection.close()
+                    except CONNECTION_ERRORS:
+                        pass
+        self._is_broker_ready = False
+
+
+def relay_once(engine: Engine, publisher: ConfirmingPublisher, batch: int) -> int:
+    """Publish up to `batch` unpublished events and mark them; returns how many."""
+    with engine.begin() as conn:
+        rows = conn.execute(
+            select(Outbox.id, Outbox.exchange, Outbox.routing_key, Outbox.payload, Outbox.headers)
+            .where(Outbox.published_at.is_(None))
+            .order_by(Outbox.id)
+            .limit(batch)
+            .with_for_update(skip_locked=True)
+        ).all()
+        for row in rows:
+            headers = dict(row.headers or {})
+            publisher.publish(
+                row.exchange,
+                row.routing_key,
+                json.dumps(row.payload).encode(),
+                headers=headers,
+                correlation_id=headers.get("x-correlation-id"),
+            )
+        if rows:
+            conn.execute(
+                update(Outbox)
+                .where(Outbox.id.in_([row.id for row in rows]))
+                .values(published_at=func.now())
+            )
+        return len(rows)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from shared.db.migrate import upgrade
 TEST_DATABASE_URL = os.environ.get(
     "HERALD_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/herald_test"
 )
+TEST_VHOST = "herald_test"
+TEST_AMQP_URL = f"amqp://guest:guest@127.0.0.1:5672/{TEST_VHOST}"
 WRITE_TOKEN = "test-write-token"
 READ_TOKEN = "test-read-token"
 TABLES = ("message", "campaign_progress", "campaign", "client", "outbox")
@@ -38,6 +41,8 @@ def settings() -> Settings:
     return Settings.from_env(
         {
             "HERALD_DATABASE_URL": TEST_DATABASE_URL,
+            "HERALD_AMQP_URL": TEST_AMQP_URL,
+            "HERALD_RETRY_DELAYS_MS": "1000,2000",
             "HERALD_API_TOKENS": f"{WRITE_TOKEN}:write,{READ_TOKEN}:read",
         },
         env_file=Path("/nonexistent"),
@@ -62,3 +67,21 @@ def engine(migrated_engine: Engine) -> Engine:
     with migrated_engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
     return migrated_engine
+
+
+def reset_vhost(vhost: str) -> None:
+    """Give the tests an empty virtual host of their own, away from a running stack."""
+    subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], capture_output=True)
+    subprocess.run(["rabbitmqctl", "-q", "add_vhost", vhost], check=True, capture_output=True)
+    subprocess.run(
+        ["rabbitmqctl", "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def broker(settings: Settings) -> str:
+    """An empty test vhost for this module; returns its AMQP URL."""
+    reset_vhost(TEST_VHOST)
+    return settings.amqp_url

@@ -1,4 +1,4 @@
-"""Create the database if missing and bring it to the newest migration (`python -m shared.db.migrate`)."""
+"""Create the database if missing and migrate it to head: `python -m shared.db.migrate`."""
 
 from __future__ import annotations
 

@@ -48,7 +48,9 @@ class Queue:
     arguments: dict[str, Any] = field(default_factory=dict)
 
 
-QUORUM = {"x-queue-type": "quorum"}
+# Quorum queues on 3.10 have no default delivery limit: a message that kills its consumer
+# every time would loop for ever. Past this many deliveries it is parked instead.
+QUORUM = {"x-queue-type": "quorum", "x-delivery-limit": 50}
 
 
 def build_topology(retry_delays_ms: tuple[int, ...]) -> tuple[list[Exchange], list[Queue]]:
@@ -62,8 +64,12 @@ def build_topology(retry_delays_ms: tuple[int, ...]) -> tuple[list[Exchange], li
     ]
     dead_letter_to_parking = {"x-dead-letter-exchange": DEAD_EXCHANGE}
     queues = [
-        Queue(CAMPAIGN_EVENTS_QUEUE, ((CAMPAIGNS_EXCHANGE, "campaign.*"),), dict(QUORUM)),
-        Queue(OUTCOMES_QUEUE, ((OUTCOMES_EXCHANGE, "#"),), dict(QUORUM)),
+        Queue(
+            CAMPAIGN_EVENTS_QUEUE,
+            ((CAMPAIGNS_EXCHANGE, "campaign.*"),),
+            {**QUORUM, **dead_letter_to_parking},
+        ),
+        Queue(OUTCOMES_QUEUE, ((OUTCOMES_EXCHANGE, "#"),), {**QUORUM, **dead_letter_to_parking}),
         Queue(DEAD_QUEUE, ((DEAD_EXCHANGE, ""),), dict(QUORUM)),
     ]
     for channel in CHANNELS:

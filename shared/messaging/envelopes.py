@@ -1,0 +1,150 @@
+"""CampaignEvent, DeliveryBatch/Item, OutcomeBatch: encode() to JSON bytes, decode() or DecodeError.
+
+A body that does not decode is poison: the consumer dead-letters it at once.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+VERSION = 1
+CONTENT_TYPE = "application/json"
+
+
+class DecodeError(ValueError):
+    """The body is not a valid envelope of the expected kind."""
+
+
+def _load(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DecodeError(f"not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise DecodeError("not a JSON object")
+    return data
+
+
+def _field(data: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
+    value = data.get(name)
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise DecodeError(f"field {name!r} missing or not {kind}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignEvent:
+    campaign_id: int
+
+    def encode(self) -> bytes:
+        return json.dumps({"v": VERSION, "campaign_id": self.campaign_id}).encode()
+
+    @classmethod
+    def decode(cls, body: bytes) -> CampaignEvent:
+        return cls(_field(_load(body), "campaign_id", int))
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryItem:
+    message_id: int
+    address: str
+    text: str
+    attempt: int
+    deadline: float  # epoch seconds: campaign ends_at
+    subject: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Any) -> DeliveryItem:
+        if not isinstance(data, dict):
+            raise DecodeError("item is not an object")
+        subject = data.get("subject")
+        if subject is not None and not isinstance(subject, str):
+            raise DecodeError("field 'subject' not a string")
+        return cls(
+            message_id=_field(data, "message_id", int),
+            address=_field(data, "address", str),
+            text=_field(data, "text", str),
+            attempt=_field(data, "attempt", int),
+            deadline=float(_field(data, "deadline", (int, float))),
+            subject=subject,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryBatch:
+    campaign_id: int
+    channel: str
+    items: tuple[DeliveryItem, ...]
+
+    def encode(self) -> bytes:
+        return json.dumps(
+            {
+                "v": VERSION,
+                "campaign_id": self.campaign_id,
+                "channel": self.channel,
+                "items": [asdict(item) for item in self.items],
+            }
+        ).encode()
+
+    @classmethod
+    def decode(cls, body: bytes) -> DeliveryBatch:
+        data = _load(body)
+        items = _field(data, "items", list)
+        return cls(
+            campaign_id=_field(data, "campaign_id", int),
+            channel=_field(data, "channel", str),
+            items=tuple(DeliveryItem.from_dict(item) for item in items),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    message_id: int
+    status: str  # sent | failed | expired
+    attempt: int
+    at: float  # epoch seconds
+    error: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Outcome:
+        if not isinstance(data, dict):
+            raise DecodeError("outcome is not an object")
+        error = data.get("error")
+        if error is not None and not isinstance(error, str):
+            raise DecodeError("field 'error' not a string")
+        status = _field(data, "status", str)
+        if status not in ("sent", "failed", "expired"):
+            raise DecodeError(f"unknown outcome status {status!r}")
+        return cls(
+            message_id=_field(data, "message_id", int),
+            status=status,
+            attempt=_field(data, "attempt", int),
+            at=float(_field(data, "at", (int, float))),
+            error=error,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeBatch:
+    campaign_id: int
+    outcomes: tuple[Outcome, ...]
+
+    def encode(self) -> bytes:
+        return json.dumps(
+            {
+                "v": VERSION,
+                "campaign_id": self.campaign_id,
+                "outcomes": [asdict(o) for o in self.outcomes],
+            }
+        ).encode()
+
+    @classmethod
+    def decode(cls, body: bytes) -> OutcomeBatch:
+        data = _load(body)
+        outcomes = _field(data, "outcomes", list)
+        return cls(
+            campaign_id=_field(data, "campaign_id", int),
+            outcomes=tuple(Outcome.from_dict(o) for o in outcomes),
+        )
