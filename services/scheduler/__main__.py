@@ -1,0 +1,122 @@
+"""Composition root: campaign-event consumer thread + tick loop (start, release, close, finish).
+
+Campaign state lives in PostgreSQL; events only wake the loop early, so a lost or
+duplicated event changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from types import FrameType
+
+from pika.adapters.blocking_connection import BlockingConnection
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from services.scheduler import metrics
+from services.scheduler.lifecycle import close_unsendable, finish_done, start_due
+from services.scheduler.releaser import release_due
+from shared.config import Settings
+from shared.db.engine import make_engine
+from shared.logging import configure
+from shared.messaging.connection import CONNECTION_ERRORS, Backoff, connect
+from shared.messaging.consumer import Consumer, Delivery, Session
+from shared.messaging.publisher import ConfirmingPublisher, PublishFailed
+from shared.messaging.topology import CAMPAIGN_EVENTS_QUEUE, declare_all
+from shared.metrics import serve
+
+log = logging.getLogger("services.scheduler")
+
+
+def tick(engine: Engine, publisher: ConfirmingPublisher, settings: Settings) -> int:
+    """One pass over every campaign; returns how many messages were released."""
+    with metrics.TICK_SECONDS.time():
+        start_due(engine)
+        close_unsendable(engine)
+        released = release_due(engine, publisher, settings)
+        finish_done(engine)
+    return released
+
+
+class Scheduler:
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+
+    def on_event(self, delivery: Delivery, session: Session) -> None:
+        session.ack(delivery)
+        self.wake.set()
+
+    def run(self) -> None:
+        backoff = Backoff()
+        while not self.stopping.is_set():
+            connection = None
+            try:
+                connection = connect(self.settings.amqp_url, "scheduler")
+                channel = connection.channel()
+                declare_all(channel, self.settings.retry_delays_ms)
+                publisher = ConfirmingPublisher(channel)
+                backoff.reset()
+                self._loop(connection, publisher)
+            except CONNECTION_ERRORS + (PublishFailed,) as exc:
+                self._pause(backoff, "broker", exc)
+            except SQLAlchemyError as exc:
+                self._pause(backoff, "database", exc)
+            finally:
+                if connection is not None and connection.is_open:
+                    try:
+                        connection.close()
+                    except CONNECTION_ERRORS:
+                        pass
+
+    def _pause(self, backoff: Backoff, what: str, exc: BaseException) -> None:
+        delay = backoff.next_delay()
+        log.warning("%s unavailable (%s); retrying in %.1fs", what, exc, delay)
+        self.stopping.wait(delay)
+
+    def _loop(self, connection: BlockingConnection, publisher: ConfirmingPublisher) -> None:
+        while not self.stopping.is_set():
+            self.wake.clear()
+            released = tick(self.engine, publisher, self.settings)
+            if released >= self.settings.release_per_tick:
+                continue
+            deadline = time.monotonic() + self.settings.tick_interval_s
+            # Short slices keep heartbeats flowing and let an event cut the wait short.
+            while time.monotonic() < deadline and not self.wake.is_set():
+                connection.process_data_events(time_limit=0.02)
+
+
+def main() -> None:
+    settings = Settings.from_env()
+    configure("scheduler", settings.log_level)
+    serve(settings.metrics_port)
+    engine = make_engine(settings.database_url)
+    scheduler = Scheduler(settings, engine)
+    events = Consumer(
+        settings.amqp_url,
+        "scheduler-events",
+        CAMPAIGN_EVENTS_QUEUE,
+        prefetch=50,
+        retry_delays_ms=settings.retry_delays_ms,
+        handler=scheduler.on_event,
+    )
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        scheduler.stopping.set()
+        events.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    threading.Thread(target=events.run, name="campaign-events", daemon=True).start()
+    log.info("scheduler started")
+    scheduler.run()
+    log.info("scheduler stopped")
+
+
+if __name__ == "__main__":
+    main()

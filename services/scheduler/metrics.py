@@ -1,0 +1,25 @@
+"""The scheduler's Prometheus metrics."""
+
+from prometheus_client import Counter, Histogram
+
+TICK_SECONDS = Histogram(
+    "herald_scheduler_tick_duration_seconds",
+    "Time one scheduler tick took.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+RELEASED = Counter(
+    "herald_scheduler_released_messages_total", "Messages released to senders.", ["channel"]
+)
+BATCHES = Counter(
+    "herald_scheduler_released_batches_total", "Delivery batches published.", ["channel"]
+)
+MATERIALISED = Counter(
+    "herald_scheduler_materialised_messages_total", "Messages created when campaigns started."
+)
+MATERIALISE_SECONDS = Histogram(
+    "herald_scheduler_materialise_duration_seconds",
+    "Time to materialise one campaign's messages.",
+    buckets=(0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+EXPIRED = Counter("herald_scheduler_expired_messages_total", "Messages expired at ends_at.")
+CANCELLED = Counter("herald_scheduler_cancelled_messages_total", "Messages of cancelled campaigns.")
