@@ -34,7 +34,7 @@ MATERIALISE = text(
         RETURNING 1
     ), n AS (SELECT count(*) AS n FROM inserted)
     UPDATE campaign_progress p
-       SET total = total + n.n, pending = pending + n.n
+       SET total = p.total + n.n, pending = p.pending + n.n
       FROM n
      WHERE p.campaign_id = :campaign_id
     RETURNING n.n
@@ -81,9 +81,9 @@ CLOSE_PENDING = text(
         RETURNING campaign_id
     ), n AS (SELECT campaign_id, count(*) AS n FROM closed GROUP BY campaign_id)
     UPDATE campaign_progress p
-       SET pending = pending - n.n,
-           expired = expired + CASE WHEN :status = 'expired' THEN n.n ELSE 0 END,
-           cancelled = cancelled + CASE WHEN :status = 'cancelled' THEN n.n ELSE 0 END
+       SET pending = p.pending - n.n,
+           expired = p.expired + CASE WHEN :status = 'expired' THEN n.n ELSE 0 END,
+           cancelled = p.cancelled + CASE WHEN :status = 'cancelled' THEN n.n ELSE 0 END
       FROM n
      WHERE p.campaign_id = n.campaign_id
     RETURNING p.campaign_id, n.n
@@ -115,8 +115,8 @@ APPLY_OUTCOMES = text(
           FROM applied GROUP BY campaign_id
     )
     UPDATE campaign_progress p
-       SET queued = queued - agg.n, sent = sent + agg.sent,
-           failed = failed + agg.failed, expired = expired + agg.expired,
+       SET queued = p.queued - agg.n, sent = p.sent + agg.sent,
+           failed = p.failed + agg.failed, expired = p.expired + agg.expired,
            first_sent_at = LEAST(p.first_sent_at, agg.first_sent),
            last_sent_at = GREATEST(p.last_sent_at, agg.last_sent)
       FROM agg

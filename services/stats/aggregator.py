@@ -1,0 +1,81 @@
+"""Drain outcome batches; apply them all in one transaction of bulk statements; ack after commit.
+
+Applying is idempotent (only queued messages take an outcome), so a redelivery after a
+crash between commit and ack changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from prometheus_client import Counter, Histogram
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from shared.db.queries.messages import apply_outcomes, finish_campaigns
+from shared.messaging.consumer import Delivery, Session
+from shared.messaging.envelopes import Outcome, OutcomeBatch
+
+log = logging.getLogger(__name__)
+
+OUTCOMES = Counter(
+    "herald_stats_outcomes_received_total", "Delivery outcomes received.", ["status"]
+)
+APPLIED = Counter(
+    "herald_stats_outcomes_applied_total", "Outcomes that moved a message to a final status."
+)
+FLUSH_SECONDS = Histogram(
+    "herald_stats_flush_duration_seconds",
+    "Time to apply one drained set of outcome batches.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+
+
+class Aggregator:
+    """Buffers deliveries of outcome batches; flush() applies and acks them together."""
+
+    def __init__(self, engine: Engine, flush_max: int, flush_s: float) -> None:
+        self.engine = engine
+        self.flush_max = flush_max
+        self.flush_s = flush_s
+        self.pending: list[tuple[Delivery, OutcomeBatch]] = []
+        self.oldest = 0.0
+        self.retry_at = 0.0
+
+    def on_delivery(self, delivery: Delivery, session: Session) -> None:
+        batch = OutcomeBatch.decode(delivery.body)
+        if not self.pending:
+            self.oldest = time.monotonic()
+        self.pending.append((delivery, batch))
+        if len(self.pending) >= self.flush_max:
+            self.flush(session)
+
+    def on_tick(self, session: Session) -> None:
+        if self.pending and time.monotonic() - self.oldest >= self.flush_s:
+            self.flush(session)
+
+    def on_session_lost(self) -> None:
+        # Unacked deliveries come back on the next connection.
+        self.pending.clear()
+
+    def flush(self, session: Session) -> None:
+        if time.monotonic() < self.retry_at:
+            return
+        outcomes: list[Outcome] = [o for _, batch in self.pending for o in batch.outcomes]
+        try:
+            with FLUSH_SECONDS.time(), self.engine.begin() as conn:
+                applied = apply_outcomes(conn, outcomes)
+                finished = finish_campaigns(conn)
+        except SQLAlchemyError as exc:
+            # Keep the deliveries unacked and try again shortly: nothing is lost.
+            log.warning("database unavailable, %d outcomes wait: %s", len(outcomes), exc)
+            self.retry_at = time.monotonic() + 2.0
+            return
+        session.channel.basic_ack(self.pending[-1][0].delivery_tag, multiple=True)
+        self.pending.clear()
+        for outcome in outcomes:
+            OUTCOMES.labels(outcome.status).inc()
+        APPLIED.inc(applied)
+        for campaign_id, status in finished:
+            log.info("campaign finished", extra={"campaign_id": campaign_id, "status": status})

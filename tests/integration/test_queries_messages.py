@@ -1,0 +1,137 @@
+import threading
+import time
+
+from sqlalchemy import select, text
+
+from shared.db.models import Campaign, CampaignProgress, Message
+from shared.db.queries.messages import (
+    apply_outcomes,
+    claim_due,
+    close_pending,
+    finish_campaigns,
+    materialise,
+)
+from shared.messaging.envelopes import Outcome
+from tests.support.factories import make_campaign, make_clients
+
+
+def progress(engine, campaign_id):
+    with engine.connect() as conn:
+        row = (
+            conn.execute(
+                select(CampaignProgress).where(CampaignProgress.campaign_id == campaign_id)
+            )
+            .mappings()
+            .one()
+        )
+    return {k: row[k] for k in ("total", "pending", "queued", "sent", "failed")}
+
+
+def test_materialise_takes_any_tag_and_any_operator_code(engine):
+    make_clients(engine, 5, tags=["a"], operator_code="900", first_phone=79000000000)
+    make_clients(engine, 4, tags=["b"], operator_code="901", first_phone=79100000000)
+    make_clients(engine, 3, tags=["c"], operator_code="900", first_phone=79200000000)
+    campaign_id = make_campaign(engine, filter_tags=["a", "b"], filter_operator_codes=["900"])
+
+    with engine.begin() as conn:
+        created = materialise(conn, campaign_id)
+
+    assert created == 5
+    assert progress(engine, campaign_id)["pending"] == 5
+
+
+def test_materialise_twice_creates_nothing_more(engine):
+    make_clients(engine, 3)
+    campaign_id = make_campaign(engine)
+
+    with engine.begin() as conn:
+        materialise(conn, campaign_id)
+        again = materialise(conn, campaign_id)
+
+    assert again == 0
+    assert progress(engine, campaign_id)["total"] == 3
+
+
+def test_concurrent_claims_never_hand_out_a_message_twice(engine):
+    make_clients(engine, 500)
+    campaign_id = make_campaign(engine)
+    with engine.begin() as conn:
+        materialise(conn, campaign_id)
+    claimed: list[int] = []
+    lock = threading.Lock()
+
+    def claimer():
+        while True:
+            with engine.begin() as conn:
+                due = claim_due(conn, campaign_id, 37)
+                time.sleep(0.01)  # hold the row locks while the other claimer runs
+            if not due:
+                return
+            with lock:
+                claimed.extend(m.id for m in due)
+
+    threads = [threading.Thread(target=claimer) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert len(claimed) == len(set(claimed)) == 500
+    assert progress(engine, campaign_id) == {
+        "total": 500,
+        "pending": 0,
+        "queued": 500,
+        "sent": 0,
+        "failed": 0,
+    }
+
+
+def test_outcomes_apply_once_and_finish_the_campaign(engine):
+    make_clients(engine, 4)
+    campaign_id = make_campaign(engine, status="running")
+    with engine.begin() as conn:
+        materialise(conn, campaign_id)
+        due = claim_due(conn, campaign_id, 10)
+    outcomes = [Outcome(m.id, "sent", 1, time.time()) for m in due[:3]]
+    outcomes.append(Outcome(due[3].id, "failed", 1, time.time(), "HTTP 400: bad phone"))
+
+    with engine.begin() as conn:
+        first = apply_outcomes(conn, outcomes)
+        replay = apply_outcomes(conn, outcomes)
+        finished = finish_campaigns(conn)
+
+    assert (first, replay) == (4, 0)
+    assert progress(engine, campaign_id) == {
+        "total": 4,
+        "pending": 0,
+        "queued": 0,
+        "sent": 3,
+        "failed": 1,
+    }
+    assert finished == [(campaign_id, "completed")]
+    with engine.connect() as conn:
+        error = conn.scalar(select(Message.last_error).where(Message.id == due[3].id))
+    assert error == "HTTP 400: bad phone"
+
+
+def test_close_pending_expires_what_was_not_released(engine):
+    make_clients(engine, 10)
+    campaign_id = make_campaign(engine, status="running")
+    with engine.begin() as conn:
+        materialise(conn, campaign_id)
+        claim_due(conn, campaign_id, 4)
+
+    with engine.begin() as conn:
+        closed = close_pending(conn, [campaign_id], "expired")
+
+    assert closed == 6
+    with engine.connect() as conn:
+        counts = dict(
+            conn.execute(
+                text("SELECT status, count(*) FROM message WHERE campaign_id = :c GROUP BY 1"),
+                {"c": campaign_id},
+            ).all()
+        )
+        status = conn.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
+    assert counts == {"queued": 4, "expired": 6}
+    assert status == "running"
