@@ -1,0 +1,64 @@
+# Herald: `make run` starts the stack on this machine, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+PYTEST := $(PY) -m pytest
+
+.PHONY: install run demo test unit integration e2e slow bench bench-million lint fmt migrate services up down clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+migrate: install
+	$(PY) -m shared.db.migrate
+
+run: install
+	$(PY) -m deploy.stack
+
+demo: install
+	$(PY) -m bench.demo
+
+test: install lint unit integration e2e
+
+unit: install
+	$(PYTEST) -m unit tests/unit
+
+integration: install
+	$(PYTEST) -m integration tests/integration
+
+e2e: install
+	$(PYTEST) -m e2e tests/e2e
+
+bench: install
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(PY) -m bench.run $(BENCH_ARGS)
+
+bench-million: BENCH_ARGS = --recipients 1000000
+bench-million: bench
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+fmt: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+# RabbitMQ and PostgreSQL as this machine runs them (no Docker engine here).
+services:
+	bash .ci/services.sh
+
+up:
+	docker compose up -d --build
+
+down:
+	docker compose down
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

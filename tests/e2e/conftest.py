@@ -1,0 +1,76 @@
+"""The whole stack as processes on its own database and vhost, with a gateway the test serves."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from deploy.stack import Stack
+from sandbox.gateway import GatewayServer
+from shared.db.engine import ensure_database, make_engine
+from shared.db.migrate import upgrade
+from tests.conftest import WRITE_TOKEN, reset_vhost
+from tests.support.api_client import ApiClient
+
+E2E_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/herald_e2e"
+E2E_VHOST = "herald_e2e"
+GATEWAY_TOKEN = "e2e-gateway-token"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def fresh_database(url: str) -> None:
+    ensure_database(url)
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    engine.dispose()
+    upgrade(url)
+
+
+@dataclass
+class Running:
+    stack: Stack
+    gateway: GatewayServer
+    api: ApiClient
+    api_url: str
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    """Start api, scheduler, two senders and stats against a fresh database and vhost."""
+    fresh_database(E2E_DATABASE_URL)
+    reset_vhost(E2E_VHOST)
+    gateway = GatewayServer(token=GATEWAY_TOKEN).start()
+    api_port = free_port()
+    env = {
+        "HERALD_DATABASE_URL": E2E_DATABASE_URL,
+        "HERALD_AMQP_URL": f"amqp://guest:guest@127.0.0.1:5672/{E2E_VHOST}",
+        "HERALD_API_TOKENS": f"{WRITE_TOKEN}:write",
+        "HERALD_API_PORT": str(api_port),
+        "HERALD_GATEWAY_URL": gateway.url,
+        "HERALD_GATEWAY_TOKEN": GATEWAY_TOKEN,
+        "HERALD_TICK_INTERVAL_S": "0.1",
+        "HERALD_RETRY_DELAYS_MS": "1000,2000,4000",
+    }
+    log_dir = Path(tmp_path_factory.mktemp("logs"))
+    stack = Stack(env=env, senders=2, log_dir=log_dir, metrics_base=19100)
+    api_url = f"http://127.0.0.1:{api_port}"
+    stack.start()
+    try:
+        stack.wait_ready(api_url)
+        yield Running(stack, gateway, ApiClient(api_url, WRITE_TOKEN), api_url)
+    finally:
+        stack.stop()
+        gateway.stop()
+        for log in sorted(log_dir.glob("*.log")):
+            print(f"--- {log.name} (tail)\n{log.read_text()[-3000:]}")
