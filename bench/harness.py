@@ -1,0 +1,93 @@
+"""What the demo and the bench share: a sandbox gateway process, generated clients, progress."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+TAGS = ("news", "promo", "vip", "sport")
+
+
+def start_gateway(
+    port: int, token: str, delay_ms: int = 0, record: bool = False
+) -> subprocess.Popen:
+    """Run the sandbox gateway as its own process (so it does not share a GIL) and wait for it."""
+    args = [sys.executable, "-m", "sandbox.gateway", "--port", str(port), "--token", token]
+    args += ["--delay-ms", str(delay_ms)]
+    if not record:
+        args.append("--no-record-bodies")
+    process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return process
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"sandbox gateway did not listen on {port}")
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def clients_csv(count: int) -> Iterator[bytes]:
+    """A CSV of `count` valid Russian mobile numbers over four tags and two operators."""
+    yield b"phone,tags,timezone,name\n"
+    chunk: list[str] = []
+    for i in range(count):
+        code = "916" if i % 2 == 0 else "926"
+        chunk.append(f"+7{code}{i:07d},{TAGS[i % len(TAGS)]},Europe/Moscow,Client {i}\n")
+        if len(chunk) == 5000:
+            yield "".join(chunk).encode()
+            chunk = []
+    if chunk:
+        yield "".join(chunk).encode()
+
+
+def import_clients(api_url: str, token: str, count: int) -> dict:
+    response = requests.post(
+        f"{api_url}/api/v1/clients/import",
+        data=clients_csv(count),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "text/csv"},
+        timeout=3600,
+    )
+    response.raise_for_status()
+    return response.json()
+
+
+def progress_bar(done: int, total: int, rate: float, width: int = 40) -> str:
+    share = done / total if total else 1.0
+    filled = int(width * share)
+    bar = "#" * filled + "." * (width - filled)
+    return f"[{bar}] {done:>9,}/{total:,} {share:6.1%} {rate:8,.0f}/s"
+
+
+def watch(api_url: str, token: str, campaign_id: int, timeout: float = 3600) -> dict:
+    """Redraw a progress bar from the stats endpoint until the campaign is over."""
+    headers = {"Authorization": f"Bearer {token}"}
+    deadline = time.monotonic() + timeout
+    while True:
+        stats = requests.get(
+            f"{api_url}/api/v1/campaigns/{campaign_id}/stats", headers=headers, timeout=10
+        ).json()
+        done = stats["total"] - stats["pending"] - stats["queued"]
+        line = progress_bar(done, stats["total"], stats.get("rate_per_s") or 0.0)
+        print(f"\r{line} {stats['status']:<10}", end="", flush=True)
+        if stats["status"] in ("completed", "expired", "cancelled") or time.monotonic() > deadline:
+            print()
+            return stats
+        time.sleep(0.5)
