@@ -1,0 +1,64 @@
+"""Bearer token -> scope; write methods need the write scope. Also the app's dependencies.
+
+Every path under the API prefix is guarded; health, metrics and docs stay public.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from flask import current_app, g, request
+from flask_smorest import abort
+from sqlalchemy import Engine
+
+from shared.config import Settings
+
+API_PREFIX = "/api/v1"
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="herald"'}
+
+
+@dataclass(frozen=True, slots=True)
+class ApiContext:
+    """What views need from the composition root."""
+
+    settings: Settings
+    engine: Engine
+    broker_ready: Callable[[], bool]
+
+
+def context() -> ApiContext:
+    """The current app's dependencies."""
+    return current_app.extensions["herald"]  # type: ignore[no-any-return]
+
+
+def scope_of(header: str | None, tokens: Mapping[str, str]) -> str | None:
+    """The scope of the bearer token in an Authorization header, or None if it is not valid."""
+    scheme, _, token = (header or "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    found = None
+    # Compare against every token in constant time so timing does not reveal a prefix match.
+    for known, scope in tokens.items():
+        if hmac.compare_digest(known.encode(), token.encode()):
+            found = scope
+    return found
+
+
+def require_token() -> None:
+    """before_request hook: 401 without a valid token, 403 for a write with a read token."""
+    if not (request.path == API_PREFIX or request.path.startswith(API_PREFIX + "/")):
+        return
+    scope = scope_of(request.headers.get("Authorization"), context().settings.api_tokens)
+    if scope is None:
+        abort(401, message="a valid bearer token is required", headers=CHALLENGE)
+    if request.method in WRITE_METHODS and scope != "write":
+        abort(403, message="this token has read scope; writing needs a write token")
+
+
+def request_id() -> str:
+    """The request's correlation id (from X-Request-ID, or generated)."""
+    return str(g.request_id)

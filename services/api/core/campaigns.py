@@ -1,0 +1,176 @@
+"""Campaign use cases: create, replace/patch, delete, pause/resume/cancel, list.
+
+Each runs in one transaction that writes the campaign and its campaign.* outbox event together,
+so the scheduler hears about every accepted change, even if RabbitMQ is down at that moment.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Connection, Engine, RowMapping
+
+from services.api.core.clients import Page, fetch_page
+from shared.db.queries import campaigns as queries
+from shared.db.queries.clients import attribute_key_exists
+from shared.domain.campaigns import (
+    TEMPLATE_FIELDS,
+    Reasons,
+    campaign_reasons,
+    delete_refusal,
+    edit_refusal,
+    template_reasons,
+)
+from shared.domain.statuses import CampaignStatus, IllegalTransition, transition
+from shared.errors import Conflict, InvalidInput, InvalidTransition, NotFound
+from shared.messaging.topology import CAMPAIGNS_EXCHANGE
+from shared.outbox import record
+
+ACTION_EVENTS = {
+    "pause": "campaign.paused",
+    "resume": "campaign.resumed",
+    "cancel": "campaign.cancelled",
+}
+
+
+def publish(conn: Connection, routing_key: str, campaign_id: int, request_id: str) -> None:
+    record(
+        conn,
+        CAMPAIGNS_EXCHANGE,
+        routing_key,
+        {"campaign_id": campaign_id},
+        {"x-correlation-id": request_id},
+    )
+
+
+def check_campaign(conn: Connection, values: Mapping[str, Any], *, is_new: bool) -> None:
+    """Raise InvalidInput with every reason the whole campaign is not acceptable."""
+    reasons = campaign_reasons(values)
+    if is_new and "ends_at" not in reasons and values["ends_at"] <= dt.datetime.now(dt.UTC):
+        reasons["ends_at"] = ["must be in the future"]
+    reasons.update(unknown_variable_reasons(conn, values))
+    if reasons:
+        raise InvalidInput("the campaign is not valid", reasons)
+
+
+def unknown_variable_reasons(conn: Connection, values: Mapping[str, Any]) -> Reasons:
+    """Variables must be client fields or an attribute key that some client has."""
+    reasons, extra = template_reasons({name: values.get(name) for name in TEMPLATE_FIELDS})
+    known: dict[str, bool] = {}
+    for field, names in extra.items():
+        for name in sorted(names):
+            if name not in known:
+                known[name] = attribute_key_exists(conn, name)
+            if not known[name]:
+                reasons.setdefault(field, []).append(
+                    f"unknown variable {name!r}: not a client field nor any client's attribute"
+                )
+    return reasons
+
+
+def create_campaign(engine: Engine, values: Mapping[str, Any], request_id: str) -> RowMapping:
+    """Store a scheduled campaign, its zeroed progress and a campaign.created event."""
+    values = {"starts_at": dt.datetime.now(dt.UTC), **values}
+    with engine.begin() as conn:
+        check_campaign(conn, values, is_new=True)
+        row = queries.insert_campaign(conn, values)
+        publish(conn, "campaign.created", row["id"], request_id)
+    return row
+
+
+def get_campaign(engine: Engine, campaign_id: int) -> RowMapping:
+    with engine.connect() as conn:
+        return existing(conn, campaign_id)
+
+
+def existing(conn: Connection, campaign_id: int, *, for_update: bool = False) -> RowMapping:
+    row = queries.get_campaign(conn, campaign_id, for_update=for_update)
+    if row is None:
+        raise NotFound(f"campaign {campaign_id} does not exist")
+    return row
+
+
+def update_campaign(
+    engine: Engine,
+    campaign_id: int,
+    values: Mapping[str, Any],
+    request_id: str,
+    *,
+    replace: bool = False,
+) -> RowMapping:
+    """Change a scheduled campaign (all fields when `replace`) and record campaign.updated."""
+    if replace:
+        values = {"starts_at": dt.datetime.now(dt.UTC), **values}
+    with engine.begin() as conn:
+        current = existing(conn, campaign_id, for_update=True)
+        refusal = edit_refusal(current["status"])
+        if refusal:
+            raise Conflict(refusal)
+        check_campaign(conn, {**current, **values}, is_new=False)
+        row = queries.update_campaign(conn, campaign_id, values)
+        publish(conn, "campaign.updated", campaign_id, request_id)
+    return row
+
+
+def delete_campaign(engine: Engine, campaign_id: int) -> None:
+    """Delete a campaign unless it is running or paused."""
+    with engine.begin() as conn:
+        current = existing(conn, campaign_id, for_update=True)
+        refusal = delete_refusal(current["status"])
+        if refusal:
+            raise Conflict(refusal)
+        queries.delete_campaign(conn, campaign_id)
+
+
+def apply_action(engine: Engine, campaign_id: int, action: str, request_id: str) -> RowMapping:
+    """Pause, resume or cancel; asking for the status it already has changes nothing."""
+    with engine.begin() as conn:
+        current = existing(conn, campaign_id, for_update=True)
+        try:
+            target = transition(CampaignStatus(current["status"]), action)
+        except IllegalTransition as exc:
+            raise InvalidTransition(str(exc)) from exc
+        if target == current["status"]:
+            return current
+        row = queries.set_status(
+            conn, campaign_id, target, finished=target == CampaignStatus.CANCELLED
+        )
+        publish(conn, ACTION_EVENTS[action], campaign_id, request_id)
+    return row
+
+
+def list_campaigns(
+    engine: Engine,
+    *,
+    limit: int,
+    after: int | None = None,
+    status: str | None = None,
+    channel: str | None = None,
+) -> Page:
+    """One page of campaigns by id, optionally by status and channel."""
+    with engine.connect() as conn:
+        return fetch_page(
+            lambda n: queries.list_campaigns(
+                conn, limit=n, after=after, status=status, channel=channel
+            ),
+            limit,
+        )
+
+
+def list_messages(
+    engine: Engine,
+    campaign_id: int,
+    *,
+    limit: int,
+    after: int | None = None,
+    status: str | None = None,
+) -> Page:
+    """One page of a campaign's messages by id."""
+    with engine.connect() as conn:
+        existing(conn, campaign_id)
+        return fetch_page(
+            lambda n: queries.list_messages(conn, campaign_id, limit=n, after=after, status=status),
+            limit,
+        )

@@ -1,0 +1,189 @@
+"""Stream a CSV or JSON array of clients in chunks; one upsert per chunk; reasons for rejects.
+
+The body is parsed incrementally, so memory stays bounded by the chunk size, not the body size.
+All chunks share one transaction: a body that turns out to be broken halfway stores nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import IO, Any, Literal
+
+import ijson
+from sqlalchemy import Connection, Engine
+
+from shared.db.queries.clients import upsert_clients
+from shared.errors import InvalidInput
+
+CHUNK_ROWS = 2_000
+MAX_REPORTED_ERRORS = 1_000
+CSV_COLUMNS = ("phone", "operator_code", "tags", "timezone", "email")
+TAG_SEPARATORS = str.maketrans({"|": ";"})
+
+BodyKind = Literal["json", "csv"]
+# Turns one raw record into column values, or raises InvalidInput with per-field reasons.
+RowValidator = Callable[[Mapping[str, Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A record that cannot be a client whatever its values: not an object, too many cells."""
+
+    phone: Any
+    reasons: dict[str, Any]
+
+
+Record = Mapping[str, Any] | Unreadable
+NOT_AN_OBJECT = Unreadable(None, {"_schema": ["must be a JSON object"]})
+
+
+@dataclass(slots=True)
+class ImportReport:
+    created: int = 0
+    updated: int = 0
+    rejected: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def reject(self, row: int, phone: Any, reasons: Mapping[str, Any]) -> None:
+        self.rejected += 1
+        if len(self.errors) < MAX_REPORTED_ERRORS:
+            self.errors.append({"row": row, "phone": phone, "errors": dict(reasons)})
+
+
+@dataclass(slots=True)
+class Chunk:
+    """Valid rows waiting for their upsert, keyed by phone so the last duplicate wins."""
+
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    superseded: int = 0
+
+    def add(self, row: dict[str, Any]) -> None:
+        if row["phone"] in self.rows:
+            self.superseded += 1
+        self.rows[row["phone"]] = row
+
+    def __len__(self) -> int:
+        return len(self.rows) + self.superseded
+
+
+def import_clients(
+    engine: Engine,
+    stream: IO[bytes],
+    kind: BodyKind,
+    validate: RowValidator,
+    chunk_rows: int = CHUNK_ROWS,
+) -> ImportReport:
+    """Upsert every valid record by phone; report counts and the reasons for rejected ones."""
+    report = ImportReport()
+    body = buffered(stream)
+    records = json_records(body) if kind == "json" else csv_records(body)
+    with engine.begin() as conn:
+        chunk = Chunk()
+        for number, record in enumerate(records, start=1):
+            if isinstance(record, Unreadable):
+                report.reject(number, record.phone, record.reasons)
+                continue
+            try:
+                chunk.add(validate(record))
+            except InvalidInput as exc:
+                report.reject(number, record.get("phone"), exc.field_errors)
+            if len(chunk) >= chunk_rows:
+                store(conn, chunk, report)
+                chunk = Chunk()
+        store(conn, chunk, report)
+    return report
+
+
+def buffered(stream: IO[bytes]) -> IO[bytes]:
+    """A buffered reader over a raw request stream.
+
+    Werkzeug's input stream reads a zero-byte read(0) as a client disconnect, and the JSON
+    parser probes with read(0); a BufferedReader answers that probe itself.
+    """
+    if isinstance(stream, io.RawIOBase):
+        return io.BufferedReader(stream, buffer_size=64 * 1024)  # type: ignore[return-value]
+    return stream
+
+
+def store(conn: Connection, chunk: Chunk, report: ImportReport) -> None:
+    created, updated = upsert_clients(conn, list(chunk.rows.values()))
+    report.created += created
+    # A phone repeated within the body updates what its earlier occurrence created.
+    report.updated += updated + chunk.superseded
+
+
+def json_records(stream: IO[bytes]) -> Iterator[Record]:
+    """Yield each element of a top-level JSON array, parsed incrementally."""
+    events = ijson.parse(stream, use_float=True)
+    try:
+        first = next(events, None)
+        if first is None or first[1] != "start_array":
+            raise InvalidInput("the body must be a JSON array of client objects")
+        for item in ijson.items(itertools.chain([first], events), "item"):
+            yield item if isinstance(item, dict) else NOT_AN_OBJECT
+    except ijson.JSONError as exc:
+        reason = str(exc).splitlines()[0]
+        raise InvalidInput(f"the body is not valid JSON: {reason}") from exc
+
+
+def csv_records(stream: IO[bytes]) -> Iterator[Record]:
+    """Yield one client-shaped record per CSV row; unknown columns become attributes."""
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+    try:
+        reader = csv.reader(text)
+        header = read_header(reader)
+        for cells in reader:
+            if not any(cell.strip() for cell in cells):
+                continue
+            yield csv_record(header, cells)
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"the body is not valid UTF-8 CSV: {exc}") from exc
+    finally:
+        text.detach()
+
+
+def read_header(reader: Iterator[list[str]]) -> list[str]:
+    header = next(reader, None)
+    if header is None:
+        raise InvalidInput("the CSV body is empty; it needs a header row naming a phone column")
+    names = [normalise_column(name) for name in header]
+    if "phone" not in names:
+        raise InvalidInput("the CSV header must name a phone column")
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates or "" in names:
+        raise InvalidInput(f"the CSV header has empty or repeated columns: {duplicates}")
+    return names
+
+
+def normalise_column(name: str) -> str:
+    stripped = name.strip()
+    return stripped.lower() if stripped.lower() in CSV_COLUMNS else stripped
+
+
+def csv_record(header: list[str], cells: list[str]) -> Record:
+    """Map a row onto client fields: empty cells mean 'not given'."""
+    if len(cells) > len(header):
+        phone = cells[header.index("phone")]
+        return Unreadable(phone, {"_schema": [f"{len(cells)} cells for {len(header)} columns"]})
+    record: dict[str, Any] = {}
+    attributes: dict[str, str] = {}
+    for name, cell in zip(header, cells, strict=False):
+        value = cell.strip()
+        if name == "phone":
+            record["phone"] = value
+        elif name == "tags":
+            record["tags"] = [tag.strip() for tag in value.translate(TAG_SEPARATORS).split(";")]
+            record["tags"] = [tag for tag in record["tags"] if tag]
+        elif name == "email":
+            record["email"] = value or None
+        elif name in CSV_COLUMNS:
+            if value:
+                record[name] = value
+        elif value:
+            attributes[name] = value
+    record["attributes"] = attributes
+    return record

@@ -1,0 +1,97 @@
+"""/campaigns, /campaigns/{id}, /campaigns/{id}/pause|resume|cancel, /campaigns/{id}/messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from sqlalchemy import RowMapping
+
+from services.api.auth import context, request_id
+from services.api.core import campaigns as core
+from services.api.core.clients import Page
+from services.api.errors import Blueprint
+from services.api.schemas.campaigns import (
+    CampaignPageSchema,
+    CampaignPatchSchema,
+    CampaignQueryArgsSchema,
+    CampaignSchema,
+    MessagePageSchema,
+    MessageQueryArgsSchema,
+)
+
+blp = Blueprint("campaigns", __name__, description="Campaigns: what to send, to whom, and when.")
+
+
+@blp.route("")
+class Campaigns(MethodView):
+    @blp.arguments(CampaignQueryArgsSchema, location="query")
+    @blp.response(200, CampaignPageSchema)
+    def get(self, args: dict[str, Any]) -> Page:
+        """List campaigns, filtered by status and channel, a keyset page at a time"""
+        return core.list_campaigns(context().engine, **args)
+
+    @blp.arguments(CampaignSchema)
+    @blp.response(201, CampaignSchema)
+    def post(self, campaign: dict[str, Any]) -> RowMapping:
+        """Schedule a campaign"""
+        return core.create_campaign(context().engine, campaign, request_id())
+
+
+@blp.route("/<int:campaign_id>")
+class CampaignById(MethodView):
+    @blp.response(200, CampaignSchema)
+    def get(self, campaign_id: int) -> RowMapping:
+        """Get a campaign"""
+        return core.get_campaign(context().engine, campaign_id)
+
+    @blp.arguments(CampaignSchema)
+    @blp.response(200, CampaignSchema)
+    def put(self, campaign: dict[str, Any], campaign_id: int) -> RowMapping:
+        """Replace a campaign that is still scheduled"""
+        engine = context().engine
+        return core.update_campaign(engine, campaign_id, campaign, request_id(), replace=True)
+
+    @blp.arguments(CampaignPatchSchema)
+    @blp.response(200, CampaignSchema)
+    def patch(self, changes: dict[str, Any], campaign_id: int) -> RowMapping:
+        """Change some fields of a campaign that is still scheduled"""
+        return core.update_campaign(context().engine, campaign_id, changes, request_id())
+
+    @blp.response(204)
+    def delete(self, campaign_id: int) -> None:
+        """Delete a campaign that is not running or paused"""
+        core.delete_campaign(context().engine, campaign_id)
+
+
+@blp.route("/<int:campaign_id>/pause")
+class CampaignPause(MethodView):
+    @blp.response(200, CampaignSchema)
+    def post(self, campaign_id: int) -> RowMapping:
+        """Pause a scheduled or running campaign (idempotent)"""
+        return core.apply_action(context().engine, campaign_id, "pause", request_id())
+
+
+@blp.route("/<int:campaign_id>/resume")
+class CampaignResume(MethodView):
+    @blp.response(200, CampaignSchema)
+    def post(self, campaign_id: int) -> RowMapping:
+        """Resume a paused campaign (idempotent)"""
+        return core.apply_action(context().engine, campaign_id, "resume", request_id())
+
+
+@blp.route("/<int:campaign_id>/cancel")
+class CampaignCancel(MethodView):
+    @blp.response(200, CampaignSchema)
+    def post(self, campaign_id: int) -> RowMapping:
+        """Cancel a campaign for good; unsent messages are not sent (idempotent)"""
+        return core.apply_action(context().engine, campaign_id, "cancel", request_id())
+
+
+@blp.route("/<int:campaign_id>/messages")
+class CampaignMessages(MethodView):
+    @blp.arguments(MessageQueryArgsSchema, location="query")
+    @blp.response(200, MessagePageSchema)
+    def get(self, args: dict[str, Any], campaign_id: int) -> Page:
+        """List a campaign's messages, filtered by status, a keyset page at a time"""
+        return core.list_messages(context().engine, campaign_id, **args)

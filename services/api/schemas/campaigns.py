@@ -1,0 +1,213 @@
+"""CampaignSchema (PUT/POST, partial for PATCH), stats and message schemas.
+
+Loading maps the API shape onto column names (filter_tags, window_start, ...); dumping maps
+a row back, so core and queries only ever see columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from marshmallow import (
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    pre_dump,
+    validate,
+    validates,
+    validates_schema,
+)
+
+from services.api.schemas.common import PageArgsSchema, PageSchema, StrictSchema, Text
+from shared.domain.campaigns import (
+    CHANNELS,
+    channel_reasons,
+    parse_clock,
+    template_reasons,
+    time_range_reasons,
+)
+from shared.domain.statuses import CampaignStatus, MessageStatus
+
+CLOCK_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
+class FilterSchema(StrictSchema):
+    tags = fields.List(Text(validate=validate.Length(min=1, max=64)), load_default=list)
+    operator_codes = fields.List(
+        Text(validate=validate.Regexp(r"^[0-9]{1,8}$", error="must be 1 to 8 digits")),
+        load_default=list,
+    )
+
+
+class WindowSchema(StrictSchema):
+    start = fields.String(
+        required=True,
+        validate=validate.Regexp(CLOCK_PATTERN, error="must be HH:MM"),
+        metadata={"example": "09:00"},
+    )
+    end = fields.String(
+        required=True,
+        validate=validate.Regexp(CLOCK_PATTERN, error="must be HH:MM"),
+        metadata={"example": "21:00"},
+    )
+
+    @validates_schema
+    def differ(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("start") is not None and data.get("start") == data.get("end"):
+            raise ValidationError("start and end must differ", "end")
+
+
+class CampaignSchema(StrictSchema):
+    id = fields.Integer(dump_only=True)
+    name = Text(required=True, validate=validate.Length(min=1, max=200))
+    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+    text = Text(
+        required=True,
+        validate=validate.Length(min=1, max=5000),
+        metadata={"description": "Template: {{ name }} takes a client field or attribute."},
+    )
+    subject = Text(
+        allow_none=True,
+        validate=validate.Length(min=1, max=998),
+        metadata={"description": "E-mail subject (a template); required for channel email."},
+    )
+    filter = fields.Nested(
+        FilterSchema,
+        metadata={
+            "description": "Any of the tags AND any of the codes; an empty list matches all."
+        },
+    )
+    starts_at = fields.AwareDateTime(metadata={"description": "Defaults to now."})
+    ends_at = fields.AwareDateTime(required=True)
+    send_window = fields.Nested(
+        WindowSchema,
+        allow_none=True,
+        metadata={"description": "Recipient-local hours; may wrap midnight."},
+    )
+    rate_limit = fields.Integer(
+        allow_none=True,
+        validate=validate.Range(min=1, max=1_000_000),
+        metadata={"description": "Messages per second."},
+    )
+    status = fields.String(dump_only=True, validate=validate.OneOf(list(CampaignStatus)))
+    created_at = fields.AwareDateTime(dump_only=True)
+    updated_at = fields.AwareDateTime(dump_only=True)
+    started_at = fields.AwareDateTime(dump_only=True, allow_none=True)
+    finished_at = fields.AwareDateTime(dump_only=True, allow_none=True)
+
+    @validates("text", "subject")
+    def template_syntax(self, value: str | None, data_key: str, **_: Any) -> None:
+        reasons, _extra = template_reasons({data_key: value})
+        if reasons:
+            raise ValidationError(reasons[data_key])
+
+    @validates_schema
+    def cross_field(self, data: dict[str, Any], **_: Any) -> None:
+        reasons = time_range_reasons(data.get("starts_at"), data.get("ends_at"))
+        if not self.partial:
+            reasons.update(channel_reasons(data.get("channel"), data.get("subject")))
+        if reasons:
+            raise ValidationError(reasons)
+
+    @post_load
+    def to_columns(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        """Flatten filter and send_window onto their columns."""
+        if "filter" in data:
+            given = data.pop("filter")
+            for key, column in (
+                ("tags", "filter_tags"),
+                ("operator_codes", "filter_operator_codes"),
+            ):
+                if key in given:
+                    data[column] = list(dict.fromkeys(given[key]))
+        if "send_window" in data:
+            window = data.pop("send_window")
+            data["window_start"] = parse_clock(window["start"]) if window else None
+            data["window_end"] = parse_clock(window["end"]) if window else None
+        return data
+
+    @pre_dump
+    def from_columns(self, row: Mapping[str, Any], **_: Any) -> dict[str, Any]:
+        """Nest the filter and window columns back into their API shape."""
+        data = dict(row)
+        data["filter"] = {
+            "tags": data.pop("filter_tags", []),
+            "operator_codes": data.pop("filter_operator_codes", []),
+        }
+        start, end = data.pop("window_start", None), data.pop("window_end", None)
+        data["send_window"] = (
+            {"start": start.strftime("%H:%M"), "end": end.strftime("%H:%M")}
+            if start is not None and end is not None
+            else None
+        )
+        return data
+
+
+class CampaignPatchSchema(CampaignSchema):
+    """Any subset of the campaign's fields; the merged campaign is checked as a whole."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(partial=True, **kwargs)
+
+
+class CampaignQueryArgsSchema(PageArgsSchema):
+    status = fields.String(validate=validate.OneOf(list(CampaignStatus)))
+    channel = fields.String(validate=validate.OneOf(CHANNELS))
+
+
+class CampaignPageSchema(PageSchema):
+    items = fields.List(fields.Nested(CampaignSchema))
+
+
+class CampaignStatsSchema(Schema):
+    campaign_id = fields.Integer()
+    status = fields.String()
+    total = fields.Integer()
+    pending = fields.Integer()
+    queued = fields.Integer()
+    sent = fields.Integer()
+    failed = fields.Integer()
+    expired = fields.Integer()
+    cancelled = fields.Integer()
+    percent_done = fields.Float(metadata={"description": "Final messages / total * 100."})
+    rate_per_s = fields.Float(metadata={"description": "Sent per second so far."})
+    eta_s = fields.Float(
+        allow_none=True, metadata={"description": "Seconds left; null if unknown."}
+    )
+
+
+class TotalsSchema(Schema):
+    total = fields.Integer()
+    pending = fields.Integer()
+    queued = fields.Integer()
+    sent = fields.Integer()
+    failed = fields.Integer()
+    expired = fields.Integer()
+    cancelled = fields.Integer()
+
+
+class AllStatsSchema(Schema):
+    campaigns = fields.List(fields.Nested(CampaignStatsSchema))
+    totals = fields.Nested(TotalsSchema)
+
+
+class MessageQueryArgsSchema(PageArgsSchema):
+    status = fields.String(validate=validate.OneOf(list(MessageStatus)))
+
+
+class MessageSchema(Schema):
+    id = fields.Integer()
+    client_id = fields.Integer(allow_none=True)
+    status = fields.String()
+    attempts = fields.Integer()
+    last_error = fields.String(allow_none=True)
+    not_before = fields.AwareDateTime(allow_none=True)
+    queued_at = fields.AwareDateTime(allow_none=True)
+    sent_at = fields.AwareDateTime(allow_none=True)
+    updated_at = fields.AwareDateTime()
+
+
+class MessagePageSchema(PageSchema):
+    items = fields.List(fields.Nested(MessageSchema))
