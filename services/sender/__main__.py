@@ -1,0 +1,111 @@
+"""Composition root: messenger registry, one consumer per enabled channel, graceful drain.
+
+SIGTERM or SIGINT stops taking batches, lets those in flight finish and be acked for up to
+DRAIN_TIMEOUT_S, then exits 0; anything still unacked is redelivered to another sender.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from types import FrameType
+
+from services.sender.dispatcher import Dispatcher
+from services.sender.messengers.registry import build_registry
+from services.sender.worker import RetryPolicy, Worker
+from shared import metrics
+from shared.config import Settings
+from shared.logging import configure
+from shared.messaging.consumer import Consumer
+from shared.messaging.topology import delivery_queue
+
+log = logging.getLogger("services.sender")
+
+DRAIN_TIMEOUT_S = 20.0
+DEFAULT_CHANNELS = "http"
+
+
+def enabled_channels(settings: Settings) -> tuple[str, ...]:
+    """The channels to consume: Settings.sender_channels, else HERALD_SENDER_CHANNELS."""
+    configured = getattr(settings, "sender_channels", None)
+    if configured:
+        return tuple(configured)
+    spec = os.environ.get("HERALD_SENDER_CHANNELS", DEFAULT_CHANNELS)
+    return tuple(c.strip() for c in spec.split(",") if c.strip())
+
+
+def build_consumer(settings: Settings, channel: str, worker: Worker) -> Consumer:
+    return Consumer(
+        settings.amqp_url,
+        f"herald-sender-{channel}",
+        delivery_queue(channel),
+        settings.sender_prefetch,
+        settings.retry_delays_ms,
+        worker.handle,
+        on_tick=worker.on_tick,
+        on_session_lost=worker.on_session_lost,
+    )
+
+
+def stop_when_drained(pairs: Sequence[tuple[Consumer, Worker]], timeout_s: float) -> None:
+    """Wait until every worker has drained (or the timeout), then stop the consumers."""
+    for _, worker in pairs:
+        worker.begin_drain()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and not all(
+        worker.is_drained or not consumer.is_connected for consumer, worker in pairs
+    ):
+        time.sleep(0.05)
+    for consumer, _ in pairs:
+        consumer.stop()
+
+
+def main() -> int:
+    settings = Settings.from_env()
+    configure("sender", settings.log_level)
+    metrics.serve(settings.metrics_port)
+
+    registry = build_registry(settings)
+    channels = enabled_channels(settings)
+    unknown = [c for c in channels if c not in registry]
+    if unknown:
+        log.error("no messenger for channels %s; known: %s", unknown, sorted(registry))
+        return 2
+    dispatchers = {c: Dispatcher(c, registry[c], settings.sender_concurrency) for c in channels}
+    policy = RetryPolicy(settings.retry_delays_ms, settings.max_attempts)
+    # A worker per consumer, so each drains its own session; they share the dispatchers.
+    pairs = []
+    for channel in channels:
+        worker = Worker(dispatchers, policy)
+        pairs.append((build_consumer(settings, channel, worker), worker))
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %d: draining", signum)
+        threading.Thread(
+            target=stop_when_drained, args=(pairs, DRAIN_TIMEOUT_S), name="drain", daemon=True
+        ).start()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    # The first consumer runs on the main thread; any further channel gets a thread.
+    others = [threading.Thread(target=c.run, name=f"consume-{c.queue}") for c, _ in pairs[1:]]
+    for thread in others:
+        thread.start()
+    log.info("sender consuming %s with %d threads", ",".join(channels), settings.sender_concurrency)
+    pairs[0][0].run()
+    for thread in others:
+        thread.join()
+    for dispatcher in dispatchers.values():
+        dispatcher.close()
+    log.info("sender stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""DeliveryResult (sent | transient | permanent | expired) and the rules that classify replies.
+
+Transient results are retried through the broker's delay tiers; permanent ones never are.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["sent", "transient", "permanent", "expired"]
+
+SENT: Kind = "sent"
+TRANSIENT: Kind = "transient"
+PERMANENT: Kind = "permanent"
+EXPIRED: Kind = "expired"
+
+BODY_EXCERPT_CHARS = 200
+# Statuses that say "not now" rather than "never": the request itself may be fine.
+RETRYABLE_4XX = frozenset({408, 429})
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryResult:
+    kind: Kind
+    error: str | None = None
+
+    @property
+    def is_sent(self) -> bool:
+        return self.kind == SENT
+
+    @property
+    def is_transient(self) -> bool:
+        return self.kind == TRANSIENT
+
+
+def sent() -> DeliveryResult:
+    return DeliveryResult(SENT)
+
+
+def transient(error: str) -> DeliveryResult:
+    return DeliveryResult(TRANSIENT, error)
+
+
+def permanent(error: str) -> DeliveryResult:
+    return DeliveryResult(PERMANENT, error)
+
+
+def expired() -> DeliveryResult:
+    return DeliveryResult(EXPIRED, "campaign ended before delivery")
+
+
+def classify_http(status: int, body: bytes) -> DeliveryResult:
+    """Classify a gateway reply: 200 with {"code": 0} is sent; 5xx, 408, 429 retry."""
+    if status == 200:
+        return sent() if _is_success_body(body) else transient("malformed reply")
+    error = f"HTTP {status}: {_excerpt(body)}"
+    if 400 <= status < 500 and status not in RETRYABLE_4XX:
+        return permanent(error)
+    # 5xx, 408, 429, and statuses the protocol never uses (1xx, other 2xx, 3xx):
+    # nothing says the message is bad, so it may succeed later.
+    return transient(error)
+
+
+def connection_failed(exc: BaseException) -> DeliveryResult:
+    """A refused, reset or broken connection: the gateway may be back soon."""
+    return transient(f"connection error: {type(exc).__name__}: {exc}")
+
+
+def timed_out(exc: BaseException) -> DeliveryResult:
+    """No reply in time; the gateway may still have sent it, which the idempotency key absorbs."""
+    return transient(f"timeout: {type(exc).__name__}: {exc}")
+
+
+def _is_success_body(body: bytes) -> bool:
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    # `type(...) is int` so that false and 0.0 are not taken for the integer 0.
+    return isinstance(data, dict) and type(data.get("code")) is int and data["code"] == 0
+
+
+def _excerpt(body: bytes) -> str:
+    return body.decode("utf-8", errors="replace")[:BODY_EXCERPT_CHARS]

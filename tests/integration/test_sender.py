@@ -1,0 +1,280 @@
+"""The sender's worker against a real broker vhost and a loopback fake gateway."""
+
+import dataclasses
+import itertools
+import threading
+import time
+
+import pika
+import pytest
+
+from services.sender.dispatcher import Dispatcher
+from services.sender.messengers.registry import build_registry
+from services.sender.worker import ERROR_HEADER, RetryPolicy, Worker
+from shared.messaging.connection import connect
+from shared.messaging.consumer import Consumer
+from shared.messaging.envelopes import DeliveryBatch, DeliveryItem, OutcomeBatch
+from shared.messaging.publisher import ConfirmingPublisher
+from shared.messaging.topology import (
+    DEAD_QUEUE,
+    DELIVERIES_EXCHANGE,
+    OUTCOMES_QUEUE,
+    declare_all,
+    delivery_queue,
+    retry_queue,
+)
+from tests.conftest import reset_vhost
+from tests.integration.messengers.fake_gateway import FakeGateway
+
+# A vhost of this module's own: other modules reset theirs while these tests run.
+VHOST = "herald_test_sender"
+MAX_ATTEMPTS = 3
+_ids = itertools.count(int(time.time()) % 1_000_000 * 1000)
+
+
+def wait_until(predicate, timeout=20.0, interval=0.05):
+    """Poll predicate until it returns something truthy; fail after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+class Mailbox:
+    """Everything taken from one queue so far: (properties, body, routing key)."""
+
+    def __init__(self, channel, queue):
+        self.channel = channel
+        self.queue = queue
+        self.messages = []
+
+    def fetch(self):
+        while True:
+            method, properties, body = self.channel.basic_get(self.queue, auto_ack=True)
+            if method is None:
+                return self.messages
+            self.messages.append((properties, body, method.routing_key))
+
+
+@pytest.fixture(scope="module")
+def amqp_url(settings):
+    reset_vhost(VHOST)
+    return settings.amqp_url.rsplit("/", 1)[0] + "/" + VHOST
+
+
+@pytest.fixture(scope="module")
+def gateway():
+    server = FakeGateway().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def sender(settings, amqp_url, gateway):
+    sender_settings = dataclasses.replace(
+        settings,
+        amqp_url=amqp_url,
+        gateway_url=gateway.url,
+        gateway_token=gateway.token,
+        gateway_timeout_s=2.0,
+        sender_concurrency=8,
+        max_attempts=MAX_ATTEMPTS,
+    )
+    dispatcher = Dispatcher("http", build_registry(sender_settings)["http"], 8)
+    worker = Worker({"http": dispatcher}, RetryPolicy(settings.retry_delays_ms, MAX_ATTEMPTS))
+    consumer = Consumer(
+        amqp_url,
+        "test-sender",
+        delivery_queue("http"),
+        sender_settings.sender_prefetch,
+        settings.retry_delays_ms,
+        worker.handle,
+        on_tick=worker.on_tick,
+        on_session_lost=worker.on_session_lost,
+    )
+    thread = threading.Thread(target=consumer.run, daemon=True)
+    thread.start()
+    wait_until(lambda: consumer.is_connected)
+    yield consumer
+    consumer.stop()
+    thread.join(timeout=10)
+    dispatcher.close()
+
+
+@pytest.fixture(scope="module")
+def channel(amqp_url, settings):
+    connection = connect(amqp_url, "test-sender-client")
+    ch = connection.channel()
+    declare_all(ch, settings.retry_delays_ms)
+    yield ch
+    connection.close()
+
+
+@pytest.fixture
+def outcomes(channel, sender):
+    return Mailbox(channel, OUTCOMES_QUEUE)
+
+
+@pytest.fixture
+def dead(channel, sender):
+    return Mailbox(channel, DEAD_QUEUE)
+
+
+def make_items(count, deadline_in_s=3600.0, attempt=1):
+    deadline = time.time() + deadline_in_s
+    return [
+        DeliveryItem(next(_ids), f"+1555{n:07d}", f"Hello {n}", attempt, deadline)
+        for n in range(count)
+    ]
+
+
+def publish(channel, items, campaign_id=None, correlation_id="corr-1", channel_name="http"):
+    campaign_id = campaign_id or next(_ids)
+    batch = DeliveryBatch(campaign_id, channel_name, tuple(items))
+    headers = {"x-campaign-id": campaign_id, "x-correlation-id": correlation_id}
+    ConfirmingPublisher(channel).publish(DELIVERIES_EXCHANGE, "http", batch.encode(), headers)
+    return campaign_id
+
+
+def outcomes_of(mailbox, campaign_id):
+    """Decoded outcome batches for one campaign, with their headers and routing keys."""
+    return [
+        (OutcomeBatch.decode(body), properties.headers, key)
+        for properties, body, key in mailbox.fetch()
+        if OutcomeBatch.decode(body).campaign_id == campaign_id
+    ]
+
+
+def final_outcomes(mailbox, campaign_id, count):
+    """Wait until `count` outcomes of the campaign have arrived; {message_id: Outcome}."""
+
+    def collected():
+        found = {
+            o.message_id: o for b, _, _ in outcomes_of(mailbox, campaign_id) for o in b.outcomes
+        }
+        return found if len(found) >= count else None
+
+    return wait_until(collected)
+
+
+def dead_batches_of(mailbox, campaign_id):
+    return [
+        (DeliveryBatch.decode(body), properties.headers)
+        for properties, body, _ in mailbox.fetch()
+        if body.startswith(b"{") and DeliveryBatch.decode(body).campaign_id == campaign_id
+    ]
+
+
+def queue_depth(channel, queue):
+    return channel.queue_declare(queue, passive=True).method.message_count
+
+
+def test_each_item_reaches_the_gateway_once_and_one_outcome_batch_reports_them(
+    channel, gateway, outcomes
+):
+    items = make_items(50)
+
+    campaign_id = publish(channel, items, correlation_id="corr-50")
+
+    final = final_outcomes(outcomes, campaign_id, 50)
+    [(batch, headers, routing_key)] = outcomes_of(outcomes, campaign_id)
+    assert routing_key == "outcome.http"
+    assert headers["x-correlation-id"] == "corr-50"
+    assert headers["x-campaign-id"] == campaign_id
+    assert {o.status for o in batch.outcomes} == {"sent"}
+    assert {o.attempt for o in final.values()} == {1}
+    for item in items:
+        [request] = gateway.requests_for(item.message_id)
+        assert request.body == {
+            "id": item.message_id,
+            "phone": item.address.lstrip("+"),
+            "text": item.text,
+        }
+        assert request.headers["Authorization"] == f"Bearer {gateway.token}"
+        assert request.headers["Idempotency-Key"] == str(item.message_id)
+
+
+def test_rejected_item_fails_with_the_reason_and_is_parked_without_retry(
+    channel, gateway, outcomes, dead, settings
+):
+    items = make_items(3)
+    gateway.script(items[0].message_id, [400])
+
+    campaign_id = publish(channel, items)
+
+    final = final_outcomes(outcomes, campaign_id, 3)
+    assert final[items[0].message_id].status == "failed"
+    assert final[items[0].message_id].error.startswith("HTTP 400")
+    assert {final[i.message_id].status for i in items[1:]} == {"sent"}
+    [(parked, headers)] = wait_until(lambda: dead_batches_of(dead, campaign_id))
+    assert [i.message_id for i in parked.items] == [items[0].message_id]
+    assert headers[ERROR_HEADER].startswith("HTTP 400")
+    # Retries are published before the dead letter, so any would be queued by now.
+    assert all(queue_depth(channel, retry_queue("http", d)) == 0 for d in settings.retry_delays_ms)
+    assert gateway.request_count(items[0].message_id) == 1
+
+
+def test_transient_failure_comes_back_through_the_first_tier_and_is_sent(
+    channel, gateway, outcomes
+):
+    items = make_items(5)
+    flaky = items[2]
+    gateway.script(flaky.message_id, [503])
+
+    campaign_id = publish(channel, items)
+
+    final = final_outcomes(outcomes, campaign_id, 5)
+    assert {o.status for o in final.values()} == {"sent"}
+    assert final[flaky.message_id].attempt == 2
+    assert gateway.request_count(flaky.message_id) == 2
+    for item in items:
+        if item is not flaky:
+            assert final[item.message_id].attempt == 1
+            assert gateway.request_count(item.message_id) == 1
+
+
+def test_item_out_of_attempts_fails_and_is_parked(channel, gateway, outcomes, dead):
+    [item] = make_items(1, attempt=MAX_ATTEMPTS)
+    gateway.script(item.message_id, [503])
+
+    campaign_id = publish(channel, [item])
+
+    final = final_outcomes(outcomes, campaign_id, 1)
+    assert final[item.message_id].status == "failed"
+    assert final[item.message_id].error.startswith("HTTP 503")
+    [(parked, _)] = wait_until(lambda: dead_batches_of(dead, campaign_id))
+    assert [i.message_id for i in parked.items] == [item.message_id]
+
+
+def test_item_past_its_deadline_is_not_posted_and_expires(channel, gateway, outcomes):
+    [late] = make_items(1, deadline_in_s=-1)
+    [on_time] = make_items(1)
+
+    campaign_id = publish(channel, [late, on_time])
+
+    final = final_outcomes(outcomes, campaign_id, 2)
+    assert final[late.message_id].status == "expired"
+    assert final[on_time.message_id].status == "sent"
+    assert gateway.request_count(late.message_id) == 0
+
+
+def test_poison_body_is_dead_lettered(channel, dead):
+    properties = pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent)
+
+    channel.basic_publish(DELIVERIES_EXCHANGE, "http", b"not a batch", properties)
+
+    wait_until(lambda: any(body == b"not a batch" for _, body, _ in dead.fetch()))
+
+
+def test_batch_for_a_channel_without_messenger_is_dead_lettered(channel, gateway, dead):
+    items = make_items(2)
+
+    campaign_id = publish(channel, items, channel_name="carrier-pigeon")
+
+    [(parked, _)] = wait_until(lambda: dead_batches_of(dead, campaign_id))
+    assert parked.channel == "carrier-pigeon"
+    assert gateway.request_count(items[0].message_id) == 0

@@ -1,0 +1,48 @@
+import pytest
+
+from shared.domain.retries import next_retry_delay_ms
+
+TIERS = (5_000, 30_000, 300_000)
+NOW = 1_000_000.0
+FAR = NOW + 86_400
+
+
+@pytest.mark.parametrize(
+    ("attempt", "expected"),
+    [(1, 5_000), (2, 30_000), (3, 300_000), (4, 300_000), (25, 300_000)],
+)
+def test_each_attempt_takes_its_tier_and_stays_at_the_last(attempt, expected):
+    assert next_retry_delay_ms(attempt, TIERS, 0, FAR, NOW) == expected
+
+
+@pytest.mark.parametrize(
+    ("attempt", "max_attempts", "expected"),
+    [
+        (1, 0, 5_000),
+        (100, 0, 300_000),
+        (1, 3, 5_000),
+        (2, 3, 30_000),
+        (3, 3, None),
+        (4, 3, None),
+        (1, 1, None),
+    ],
+)
+def test_max_attempts_caps_the_retries_and_zero_means_no_cap(attempt, max_attempts, expected):
+    assert next_retry_delay_ms(attempt, TIERS, max_attempts, FAR, NOW) == expected
+
+
+@pytest.mark.parametrize(
+    ("deadline", "expected"),
+    [
+        (NOW + 5.001, 5_000),
+        (NOW + 5.0, None),
+        (NOW + 4.0, None),
+        (NOW - 1.0, None),
+    ],
+)
+def test_no_retry_that_would_come_back_after_the_deadline(deadline, expected):
+    assert next_retry_delay_ms(1, TIERS, 0, deadline, NOW) == expected
+
+
+def test_no_tiers_means_no_retry():
+    assert next_retry_delay_ms(1, (), 0, FAR, NOW) is None
