@@ -35,6 +35,17 @@ ACTION_EVENTS = {
 }
 
 
+# What a replacement (PUT) resets when the body leaves an optional field out.
+REPLACE_DEFAULTS: dict[str, Any] = {
+    "subject": None,
+    "filter_tags": [],
+    "filter_operator_codes": [],
+    "window_start": None,
+    "window_end": None,
+    "rate_limit": None,
+}
+
+
 def publish(conn: Connection, routing_key: str, campaign_id: int, request_id: str) -> None:
     record(
         conn,
@@ -102,7 +113,7 @@ def update_campaign(
 ) -> RowMapping:
     """Change a scheduled campaign (all fields when `replace`) and record campaign.updated."""
     if replace:
-        values = {"starts_at": dt.datetime.now(dt.UTC), **values}
+        values = {**REPLACE_DEFAULTS, "starts_at": dt.datetime.now(dt.UTC), **values}
     with engine.begin() as conn:
         current = existing(conn, campaign_id, for_update=True)
         refusal = edit_refusal(current["status"])

@@ -1,0 +1,314 @@
+"""Campaigns over HTTP: create with its outbox event, validation 422, edits, transitions, 409."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, text
+
+from services.api.app import create_app
+from shared.config import Settings
+from tests.conftest import WRITE_TOKEN
+
+AUTH = {"Authorization": f"Bearer {WRITE_TOKEN}"}
+LATER = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+CAMPAIGN = {
+    "name": "Spring sale",
+    "channel": "http",
+    "text": "Hi {{ phone }}, your code is {{ operator_code }}",
+    "ends_at": (LATER + dt.timedelta(days=1)).isoformat(),
+}
+
+
+@pytest.fixture
+def api(settings: Settings, engine: Engine) -> FlaskClient:
+    return create_app(settings, engine).test_client()
+
+
+def count(engine: Engine, table: str) -> int:
+    with engine.connect() as conn:
+        return int(conn.scalar(text(f"SELECT count(*) FROM {table}")) or 0)
+
+
+def events(engine: Engine) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT routing_key, payload, headers FROM outbox ORDER BY id"))
+        return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+def create(api: FlaskClient, **fields: Any) -> dict[str, Any]:
+    response = api.post("/api/v1/campaigns", json={**CAMPAIGN, **fields}, headers=AUTH)
+    assert response.status_code == 201, response.json
+    return response.json  # type: ignore[no-any-return]
+
+
+def set_status(engine: Engine, campaign_id: int, status: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE campaign SET status = :s WHERE id = :id"), {"s": status, "id": campaign_id}
+        )
+
+
+def test_create_writes_campaign_progress_and_one_event_together(
+    api: FlaskClient, engine: Engine
+) -> None:
+    body = {
+        **CAMPAIGN,
+        "starts_at": LATER.isoformat(),
+        "filter": {"tags": ["vip"], "operator_codes": ["912"]},
+        "send_window": {"start": "21:00", "end": "09:00"},
+        "rate_limit": 100,
+    }
+
+    response = api.post(
+        "/api/v1/campaigns", json=body, headers={**AUTH, "X-Request-ID": "req-42.a_b"}
+    )
+
+    assert response.status_code == 201
+    campaign = response.json
+    assert campaign["status"] == "scheduled"
+    assert campaign["filter"] == {"tags": ["vip"], "operator_codes": ["912"]}
+    assert campaign["send_window"] == {"start": "21:00", "end": "09:00"}
+    assert response.headers["X-Request-ID"] == "req-42.a_b"
+    assert events(engine) == [
+        ("campaign.created", {"campaign_id": campaign["id"]}, {"x-correlation-id": "req-42.a_b"})
+    ]
+    with engine.connect() as conn:
+        progress = conn.execute(text("SELECT total, pending, sent FROM campaign_progress")).one()
+    assert tuple(progress) == (0, 0, 0)
+
+
+def test_starts_at_defaults_to_now(api: FlaskClient) -> None:
+    before = dt.datetime.now(dt.UTC)
+
+    campaign = create(api)
+
+    assert dt.datetime.fromisoformat(campaign["starts_at"]) >= before - dt.timedelta(seconds=1)
+
+
+def test_a_malformed_request_id_is_replaced(api: FlaskClient, engine: Engine) -> None:
+    response = api.post(
+        "/api/v1/campaigns", json=CAMPAIGN, headers={**AUTH, "X-Request-ID": "bad id; drop"}
+    )
+
+    generated = response.headers["X-Request-ID"]
+    assert generated != "bad id; drop" and len(generated) == 32
+    assert events(engine)[0][2] == {"x-correlation-id": generated}
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"ends_at": "2031-01-01T00:00:00"}, "ends_at"),
+        ({"starts_at": LATER.isoformat(), "ends_at": LATER.isoformat()}, "ends_at"),
+        ({"ends_at": "2020-01-01T00:00:00Z"}, "ends_at"),
+        ({"channel": "email"}, "subject"),
+        ({"channel": "pigeon"}, "channel"),
+        ({"text": "Hi {{ nickname }}"}, "text"),
+        ({"text": "Hi {{ nick"}, "text"),
+        ({"channel": "email", "subject": "For {{ nickname }}"}, "subject"),
+        ({"send_window": {"start": "10:00", "end": "10:00"}}, "send_window"),
+        ({"rate_limit": -1}, "rate_limit"),
+        ({"name": "a\x00b"}, "name"),
+        ({"status": "running"}, "status"),
+    ],
+)
+def test_invalid_campaigns_are_422_and_write_nothing(
+    api: FlaskClient, engine: Engine, changes: dict[str, Any], field: str
+) -> None:
+    response = api.post("/api/v1/campaigns", json={**CAMPAIGN, **changes}, headers=AUTH)
+
+    assert response.status_code == 422
+    assert field in response.json["errors"]["json"]
+    assert [count(engine, t) for t in ("campaign", "campaign_progress", "outbox")] == [0, 0, 0]
+
+
+def test_a_variable_is_known_once_some_client_has_that_attribute(
+    api: FlaskClient, engine: Engine
+) -> None:
+    body = {"text": "Hi {{ first_name }}", "channel": "email", "subject": "{{ phone }}"}
+    assert api.post("/api/v1/campaigns", json={**CAMPAIGN, **body}, headers=AUTH).status_code == 422
+    api.post(
+        "/api/v1/clients",
+        json={"phone": "+79123456789", "attributes": {"first_name": "Ann"}},
+        headers=AUTH,
+    )
+
+    response = api.post("/api/v1/campaigns", json={**CAMPAIGN, **body}, headers=AUTH)
+
+    assert response.status_code == 201
+    assert count(engine, "outbox") == 1
+
+
+def test_get_and_unknown_campaign(api: FlaskClient) -> None:
+    campaign = create(api)
+
+    assert api.get(f"/api/v1/campaigns/{campaign['id']}", headers=AUTH).json == campaign
+    assert api.get("/api/v1/campaigns/999", headers=AUTH).status_code == 404
+    assert api.post("/api/v1/campaigns/999/pause", headers=AUTH).status_code == 404
+
+
+def test_patch_a_scheduled_campaign_records_an_update(api: FlaskClient, engine: Engine) -> None:
+    campaign = create(api, send_window={"start": "09:00", "end": "18:00"})
+
+    response = api.patch(
+        f"/api/v1/campaigns/{campaign['id']}",
+        json={"rate_limit": 5, "send_window": None},
+        headers=AUTH,
+    )
+
+    assert response.status_code == 200
+    assert (response.json["rate_limit"], response.json["send_window"]) == (5, None)
+    assert response.json["text"] == CAMPAIGN["text"]
+    assert [event[0] for event in events(engine)] == ["campaign.created", "campaign.updated"]
+
+
+def test_patch_is_checked_against_the_stored_campaign(api: FlaskClient, engine: Engine) -> None:
+    campaign = create(api, starts_at=LATER.isoformat())
+
+    response = api.patch(
+        f"/api/v1/campaigns/{campaign['id']}",
+        json={"ends_at": (LATER - dt.timedelta(hours=1)).isoformat()},
+        headers=AUTH,
+    )
+
+    assert response.status_code == 422
+    assert "ends_at" in response.json["errors"]["json"]
+    assert count(engine, "outbox") == 1
+
+
+def test_put_replaces_a_scheduled_campaign(api: FlaskClient) -> None:
+    campaign = create(api, rate_limit=10, filter={"tags": ["vip"]})
+
+    response = api.put(
+        f"/api/v1/campaigns/{campaign['id']}", json={**CAMPAIGN, "name": "Renamed"}, headers=AUTH
+    )
+
+    assert response.status_code == 200
+    assert response.json["name"] == "Renamed"
+    assert response.json["rate_limit"] is None
+    assert response.json["filter"] == {"tags": [], "operator_codes": []}
+
+
+@pytest.mark.parametrize("status", ["running", "paused", "cancelled", "completed"])
+def test_only_scheduled_campaigns_can_be_edited(
+    api: FlaskClient, engine: Engine, status: str
+) -> None:
+    campaign = create(api)
+    set_status(engine, campaign["id"], status)
+
+    response = api.patch(f"/api/v1/campaigns/{campaign['id']}", json={"name": "x"}, headers=AUTH)
+
+    assert response.status_code == 409
+    assert status in response.json["message"]
+    assert count(engine, "outbox") == 1
+
+
+def test_pause_resume_cancel_record_events_and_are_idempotent(
+    api: FlaskClient, engine: Engine
+) -> None:
+    cid = create(api)["id"]
+    set_status(engine, cid, "running")
+
+    paused = api.post(f"/api/v1/campaigns/{cid}/pause", headers=AUTH)
+    again = api.post(f"/api/v1/campaigns/{cid}/pause", headers=AUTH)
+    resumed = api.post(f"/api/v1/campaigns/{cid}/resume", headers=AUTH)
+    cancelled = api.post(f"/api/v1/campaigns/{cid}/cancel", headers=AUTH)
+
+    assert [r.status_code for r in (paused, again, resumed, cancelled)] == [200] * 4
+    assert [r.json["status"] for r in (paused, again, resumed, cancelled)] == [
+        "paused",
+        "paused",
+        "running",
+        "cancelled",
+    ]
+    assert cancelled.json["finished_at"] is not None
+    assert [event[0] for event in events(engine)] == [
+        "campaign.created",
+        "campaign.paused",
+        "campaign.resumed",
+        "campaign.cancelled",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("status", "action"),
+    [
+        ("cancelled", "resume"),
+        ("cancelled", "pause"),
+        ("completed", "cancel"),
+        ("expired", "resume"),
+    ],
+)
+def test_illegal_transitions_are_409_with_the_reason(
+    api: FlaskClient, engine: Engine, status: str, action: str
+) -> None:
+    cid = create(api)["id"]
+    set_status(engine, cid, status)
+
+    response = api.post(f"/api/v1/campaigns/{cid}/{action}", headers=AUTH)
+
+    assert response.status_code == 409
+    assert action in response.json["message"] and status in response.json["message"]
+    assert count(engine, "outbox") == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "code"), [("running", 409), ("paused", 409), ("cancelled", 204)]
+)
+def test_delete_refuses_active_campaigns(
+    api: FlaskClient, engine: Engine, status: str, code: int
+) -> None:
+    cid = create(api)["id"]
+    set_status(engine, cid, status)
+
+    response = api.delete(f"/api/v1/campaigns/{cid}", headers=AUTH)
+
+    assert response.status_code == code
+    assert count(engine, "campaign") == (1 if code == 409 else 0)
+    assert count(engine, "campaign_progress") == (1 if code == 409 else 0)
+
+
+def test_list_filters_and_pages(api: FlaskClient, engine: Engine) -> None:
+    ids = [create(api, name=f"c{n}")["id"] for n in range(3)]
+    email = create(api, channel="email", subject="Hello")["id"]
+    set_status(engine, ids[0], "running")
+
+    def listed(query: str) -> list[int]:
+        return [c["id"] for c in api.get(f"/api/v1/campaigns?{query}", headers=AUTH).json["items"]]
+
+    assert listed("status=running") == [ids[0]]
+    assert listed("channel=email") == [email]
+    assert listed("status=scheduled&channel=http") == ids[1:]
+    first = api.get("/api/v1/campaigns?limit=3", headers=AUTH).json
+    assert first["next_after"] == ids[2]
+    assert listed(f"limit=3&after={first['next_after']}") == [email]
+    assert api.get("/api/v1/campaigns?status=nope", headers=AUTH).status_code == 422
+
+
+def test_messages_are_listed_by_status_in_keyset_pages(api: FlaskClient, engine: Engine) -> None:
+    cid = create(api)["id"]
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO message (campaign_id, status, attempts, last_error) "
+                "SELECT :c, s, 1, NULL FROM unnest(ARRAY['sent','failed','sent','pending']) AS s"
+            ),
+            {"c": cid},
+        )
+
+    sent = api.get(f"/api/v1/campaigns/{cid}/messages?status=sent&limit=1", headers=AUTH).json
+    rest = api.get(
+        f"/api/v1/campaigns/{cid}/messages?status=sent&after={sent['next_after']}", headers=AUTH
+    ).json
+
+    assert [m["status"] for m in sent["items"] + rest["items"]] == ["sent", "sent"]
+    assert rest["next_after"] is None
+    assert set(sent["items"][0]) == {
+        "id", "client_id", "status", "attempts", "last_error",
+        "not_before", "queued_at", "sent_at", "updated_at",
+    }  # fmt: skip
+    assert api.get("/api/v1/campaigns/999/messages", headers=AUTH).status_code == 404

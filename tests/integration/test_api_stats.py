@@ -1,0 +1,120 @@
+"""Stats read models: one campaign's progress, every campaign with totals."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, text
+
+from services.api.app import create_app
+from shared.config import Settings
+from tests.conftest import READ_TOKEN, WRITE_TOKEN
+
+WRITE = {"Authorization": f"Bearer {WRITE_TOKEN}"}
+READ = {"Authorization": f"Bearer {READ_TOKEN}"}
+ENDS_AT = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).isoformat()
+
+
+@pytest.fixture
+def api(settings: Settings, engine: Engine) -> FlaskClient:
+    return create_app(settings, engine).test_client()
+
+
+def campaign_with_progress(
+    api: FlaskClient, engine: Engine, status: str = "running", **progress: Any
+) -> int:
+    body = {"name": "c", "channel": "http", "text": "t", "ends_at": ENDS_AT}
+    cid: int = api.post("/api/v1/campaigns", json=body, headers=WRITE).json["id"]
+    columns = ", ".join(f"{name} = :{name}" for name in progress)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE campaign SET status = :s WHERE id = :c"), {"s": status, "c": cid})
+        if progress:
+            conn.execute(
+                text(f"UPDATE campaign_progress SET {columns} WHERE campaign_id = :c"),
+                {"c": cid, **progress},
+            )
+    return cid
+
+
+def test_campaign_stats_derive_percent_rate_and_eta(api: FlaskClient, engine: Engine) -> None:
+    first = dt.datetime(2030, 1, 1, 12, tzinfo=dt.UTC)
+    cid = campaign_with_progress(
+        api,
+        engine,
+        total=100,
+        pending=30,
+        queued=20,
+        sent=40,
+        failed=6,
+        expired=3,
+        cancelled=1,
+        first_sent_at=first,
+        last_sent_at=first + dt.timedelta(seconds=10),
+    )
+
+    response = api.get(f"/api/v1/campaigns/{cid}/stats", headers=READ)
+
+    assert response.status_code == 200
+    assert response.json == {
+        "campaign_id": cid,
+        "status": "running",
+        "total": 100,
+        "pending": 30,
+        "queued": 20,
+        "sent": 40,
+        "failed": 6,
+        "expired": 3,
+        "cancelled": 1,
+        "percent_done": 50.0,
+        "rate_per_s": 4.0,
+        "eta_s": 12.5,
+    }
+
+
+def test_without_sends_the_rate_is_zero_and_the_eta_unknown(
+    api: FlaskClient, engine: Engine
+) -> None:
+    cid = campaign_with_progress(api, engine, total=10, pending=10)
+
+    stats = api.get(f"/api/v1/campaigns/{cid}/stats", headers=READ).json
+
+    assert (stats["percent_done"], stats["rate_per_s"], stats["eta_s"]) == (0.0, 0.0, None)
+
+
+@pytest.mark.parametrize(("status", "percent"), [("completed", 100.0), ("scheduled", 0.0)])
+def test_an_empty_campaign_is_done_only_once_completed(
+    api: FlaskClient, engine: Engine, status: str, percent: float
+) -> None:
+    cid = campaign_with_progress(api, engine, status=status)
+
+    stats = api.get(f"/api/v1/campaigns/{cid}/stats", headers=READ).json
+
+    assert stats["percent_done"] == percent
+    assert stats["eta_s"] == 0.0
+
+
+def test_all_stats_list_every_campaign_and_sum_the_counts(api: FlaskClient, engine: Engine) -> None:
+    one = campaign_with_progress(api, engine, total=10, sent=4, pending=6)
+    two = campaign_with_progress(api, engine, status="completed", total=5, sent=3, failed=2)
+
+    response = api.get("/api/v1/stats", headers=READ)
+
+    assert response.status_code == 200
+    assert [c["campaign_id"] for c in response.json["campaigns"]] == [one, two]
+    assert response.json["campaigns"][1]["percent_done"] == 100.0
+    assert response.json["totals"] == {
+        "total": 15,
+        "pending": 6,
+        "queued": 0,
+        "sent": 7,
+        "failed": 2,
+        "expired": 0,
+        "cancelled": 0,
+    }
+
+
+def test_stats_of_an_unknown_campaign_are_404(api: FlaskClient) -> None:
+    assert api.get("/api/v1/campaigns/42/stats", headers=READ).status_code == 404
