@@ -11,6 +11,7 @@ from sqlalchemy import Engine, text
 
 from services.api.app import create_app
 from shared.config import Settings
+from shared.db.engine import make_engine
 from tests.conftest import READ_TOKEN, WRITE_TOKEN
 
 WRITE = {"Authorization": f"Bearer {WRITE_TOKEN}"}
@@ -167,3 +168,16 @@ def test_metrics_label_routes_by_url_rule(api: FlaskClient) -> None:
     ) in metrics
     assert "herald_api_request_duration_seconds_bucket" in metrics
     assert "/api/v1/clients/5" not in metrics
+
+
+def test_a_database_outage_is_a_json_500_and_not_ready(settings: Settings) -> None:
+    dead = make_engine("postgresql://postgres@127.0.0.1:1/nowhere")
+    api = create_app(settings, dead).test_client()
+
+    listed = api.get("/api/v1/clients", headers=READ)
+    ready = api.get("/readyz")
+
+    assert listed.status_code == 500
+    assert listed.json == {"code": 500, "status": "Internal Server Error"}
+    assert ready.status_code == 503
+    assert ready.json["database"] == "down"

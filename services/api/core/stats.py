@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from shared.db.queries import campaigns as queries
 from shared.db.queries.campaigns import PROGRESS_COUNTS
 from shared.domain.statuses import CampaignStatus
 from shared.errors import NotFound
+
+log = logging.getLogger(__name__)
 
 FINAL_COUNTS = ("sent", "failed", "expired", "cancelled")
 REMAINING_COUNTS = ("pending", "queued")
@@ -68,6 +72,7 @@ def is_database_ready(engine: Engine) -> bool:
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
-    except Exception:  # noqa: BLE001 - any failure means not ready; the caller reports it
+    except SQLAlchemyError as exc:
+        log.warning("database not ready: %s", exc.__class__.__name__)
         return False
     return True
