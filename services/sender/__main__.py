@@ -12,7 +12,6 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
 from types import FrameType
 
 from services.sender.dispatcher import Dispatcher
@@ -28,6 +27,8 @@ log = logging.getLogger("services.sender")
 
 DRAIN_TIMEOUT_S = 20.0
 DEFAULT_CHANNELS = "http"
+
+Pairs = list[tuple[Consumer, Worker]]
 
 
 def enabled_channels(settings: Settings) -> tuple[str, ...]:
@@ -52,7 +53,7 @@ def build_consumer(settings: Settings, channel: str, worker: Worker) -> Consumer
     )
 
 
-def stop_when_drained(pairs: Sequence[tuple[Consumer, Worker]], timeout_s: float) -> None:
+def stop_when_drained(pairs: Pairs, timeout_s: float) -> None:
     """Wait until every worker has drained (or the timeout), then stop the consumers."""
     for _, worker in pairs:
         worker.begin_drain()
@@ -79,32 +80,38 @@ def main() -> int:
     dispatchers = {c: Dispatcher(c, registry[c], settings.sender_concurrency) for c in channels}
     policy = RetryPolicy(settings.retry_delays_ms, settings.max_attempts)
     # A worker per consumer, so each drains its own session; they share the dispatchers.
-    pairs = []
+    pairs: Pairs = []
     for channel in channels:
         worker = Worker(dispatchers, policy)
         pairs.append((build_consumer(settings, channel, worker), worker))
 
+    log.info("sender consuming %s with %d threads", ",".join(channels), settings.sender_concurrency)
+    consume_until_drained(pairs)
+    for dispatcher in dispatchers.values():
+        dispatcher.close()
+    log.info("sender stopped")
+    return 0
+
+
+def consume_until_drained(pairs: Pairs) -> None:
+    """Run the consumers, the first on this (the main) thread, until a signal drains them."""
+
     def on_signal(signum: int, frame: FrameType | None) -> None:
         log.info("signal %d: draining", signum)
+        # The handler runs between bytecodes of the main thread, inside pika: it only
+        # starts the drain, which touches no connection.
         threading.Thread(
             target=stop_when_drained, args=(pairs, DRAIN_TIMEOUT_S), name="drain", daemon=True
         ).start()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-
-    # The first consumer runs on the main thread; any further channel gets a thread.
     others = [threading.Thread(target=c.run, name=f"consume-{c.queue}") for c, _ in pairs[1:]]
     for thread in others:
         thread.start()
-    log.info("sender consuming %s with %d threads", ",".join(channels), settings.sender_concurrency)
     pairs[0][0].run()
     for thread in others:
         thread.join()
-    for dispatcher in dispatchers.values():
-        dispatcher.close()
-    log.info("sender stopped")
-    return 0
 
 
 if __name__ == "__main__":
