@@ -10,7 +10,7 @@ import logging
 from typing import Any, NoReturn
 
 import flask_smorest
-from flask import Request
+from flask import Request, g, request
 from marshmallow import Schema
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
@@ -58,7 +58,12 @@ class Api(flask_smorest.Api):
     def handle_unexpected(self, error: Exception) -> Any:
         if isinstance(error, HTTPException):
             return self.handle_http_exception(error)
-        log.exception("unhandled error")
+        log.exception(
+            "unhandled error on %s %s request_id=%s",
+            request.method,
+            request.path,
+            g.get("request_id"),
+        )
         return self.handle_http_exception(InternalServerError())
 
 
