@@ -51,6 +51,7 @@ class Settings:
     gateway_url: str = "http://127.0.0.1:8900"
     gateway_token: str = field(default="sandbox-token", repr=False)
     gateway_timeout_s: float = 10.0
+    sender_channels: tuple[str, ...] = ("http",)
     sender_concurrency: int = 64
     sender_prefetch: int = 4
     batch_size: int = 100
@@ -91,6 +92,9 @@ class Settings:
             gateway_url=get("GATEWAY_URL").rstrip("/"),
             gateway_token=get("GATEWAY_TOKEN"),
             gateway_timeout_s=float(get("GATEWAY_TIMEOUT_S")),
+            sender_channels=tuple(
+                c.strip() for c in get("SENDER_CHANNELS", "http").split(",") if c.strip()
+            ),
             sender_concurrency=int(get("SENDER_CONCURRENCY")),
             sender_prefetch=int(get("SENDER_PREFETCH")),
             batch_size=int(get("BATCH_SIZE")),

@@ -7,7 +7,6 @@ DRAIN_TIMEOUT_S, then exits 0; anything still unacked is redelivered to another 
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sys
 import threading
@@ -26,18 +25,8 @@ from shared.messaging.topology import delivery_queue
 log = logging.getLogger("services.sender")
 
 DRAIN_TIMEOUT_S = 20.0
-DEFAULT_CHANNELS = "http"
 
 Pairs = list[tuple[Consumer, Worker]]
-
-
-def enabled_channels(settings: Settings) -> tuple[str, ...]:
-    """The channels to consume: Settings.sender_channels, else HERALD_SENDER_CHANNELS."""
-    configured = getattr(settings, "sender_channels", None)
-    if configured:
-        return tuple(configured)
-    spec = os.environ.get("HERALD_SENDER_CHANNELS", DEFAULT_CHANNELS)
-    return tuple(c.strip() for c in spec.split(",") if c.strip())
 
 
 def build_consumer(settings: Settings, channel: str, worker: Worker) -> Consumer:
@@ -72,7 +61,7 @@ def main() -> int:
     metrics.serve(settings.metrics_port)
 
     registry = build_registry(settings)
-    channels = enabled_channels(settings)
+    channels = settings.sender_channels
     unknown = [c for c in channels if c not in registry]
     if unknown:
         log.error("no messenger for channels %s; known: %s", unknown, sorted(registry))

@@ -45,9 +45,14 @@ class IllegalTransition(ValueError):
     """The campaign's status does not allow the requested action."""
 
 
-def transition(current: CampaignStatus, action: str) -> CampaignStatus:
-    """Return the status after `action`; idempotent when already there, else IllegalTransition."""
+def transition(current: CampaignStatus, action: str, has_started: bool = True) -> CampaignStatus:
+    """Return the status after `action`; idempotent when already there, else IllegalTransition.
+
+    A campaign paused before its start resumes as scheduled: it still waits for starts_at.
+    """
     allowed, target = TRANSITIONS[action]
+    if action == "resume" and not has_started:
+        target = CampaignStatus.SCHEDULED
     if current == target:
         return target
     if current not in allowed:

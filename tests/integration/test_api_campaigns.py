@@ -48,7 +48,12 @@ def create(api: FlaskClient, **fields: Any) -> dict[str, Any]:
 def set_status(engine: Engine, campaign_id: int, status: str) -> None:
     with engine.begin() as conn:
         conn.execute(
-            text("UPDATE campaign SET status = :s WHERE id = :id"), {"s": status, "id": campaign_id}
+            text(
+                "UPDATE campaign SET status = :s,"
+                " started_at = CASE WHEN :s = 'scheduled' THEN NULL ELSE now() END"
+                " WHERE id = :id"
+            ),
+            {"s": status, "id": campaign_id},
         )
 
 
@@ -205,6 +210,17 @@ def test_only_scheduled_campaigns_can_be_edited(
     assert response.status_code == 409
     assert status in response.json["message"]
     assert count(engine, "outbox") == 1
+
+
+def test_a_campaign_paused_before_its_start_resumes_waiting_for_it(
+    api: FlaskClient, engine: Engine
+) -> None:
+    cid = create(api)["id"]
+
+    paused = api.post(f"/api/v1/campaigns/{cid}/pause", headers=AUTH)
+    resumed = api.post(f"/api/v1/campaigns/{cid}/resume", headers=AUTH)
+
+    assert (paused.json["status"], resumed.json["status"]) == ("paused", "scheduled")
 
 
 def test_pause_resume_cancel_record_events_and_are_idempotent(

@@ -29,3 +29,7 @@ def test_allowed_transitions_land_on_the_target(current, action, expected):
 def test_illegal_transitions_say_why(current, action):
     with pytest.raises(IllegalTransition, match=f"cannot {action}"):
         transition(current, action)
+
+
+def test_a_campaign_paused_before_its_start_resumes_as_scheduled():
+    assert transition(CampaignStatus.PAUSED, "resume", has_started=False) == "scheduled"

@@ -140,7 +140,9 @@ def apply_action(engine: Engine, campaign_id: int, action: str, request_id: str)
     with engine.begin() as conn:
         current = existing(conn, campaign_id, for_update=True)
         try:
-            target = transition(CampaignStatus(current["status"]), action)
+            target = transition(
+                CampaignStatus(current["status"]), action, current["started_at"] is not None
+            )
         except IllegalTransition as exc:
             raise InvalidTransition(str(exc)) from exc
         if target == current["status"]:
