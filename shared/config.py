@@ -65,6 +65,31 @@ class Settings:
     stats_flush_s: float = 0.1
     max_request_bytes: int = 64 * 1024 * 1024
     log_level: str = "INFO"
+    # Circuit breaker: senders pause a channel when most recent deliveries fail transiently.
+    breaker_failure_ratio: float = 0.8
+    breaker_min_calls: int = 50
+    breaker_open_s: float = 5.0
+    # Per-channel ceilings shared by all running campaigns, e.g. "http=500,email=50" per
+    # second and "email=2000/86400" per rolling window (count/seconds).
+    channel_rate_limits: str = ""
+    channel_window_limits: str = ""
+    # E-mail channel. Several relays: "host:port,host:port" (HERALD_SMTP_RELAYS) or one host.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 2525
+    smtp_relays: str = ""
+    smtp_user: str = ""
+    smtp_password: str = field(default="", repr=False)
+    smtp_tls: str = "none"  # none | starttls | ssl
+    smtp_timeout_s: float = 30.0
+    smtp_pool_size: int = 4
+    smtp_max_per_connection: int = 100
+    mail_from: str = "Herald <herald@localhost>"
+    # Public base URL of the API for links in messages (unsubscribe), and their signing key.
+    public_url: str = "http://127.0.0.1:8000"
+    signing_key: str = field(default="change-me-signing-key", repr=False)
+    # Daily summary e-mail sent by the stats service (empty recipient: off).
+    summary_to: str = ""
+    summary_hour: int = 7
 
     @classmethod
     def from_env(
@@ -108,4 +133,23 @@ class Settings:
             stats_flush_s=float(get("STATS_FLUSH_S")),
             max_request_bytes=int(get("MAX_REQUEST_BYTES")),
             log_level=get("LOG_LEVEL").upper(),
+            breaker_failure_ratio=float(get("BREAKER_FAILURE_RATIO")),
+            breaker_min_calls=int(get("BREAKER_MIN_CALLS")),
+            breaker_open_s=float(get("BREAKER_OPEN_S")),
+            channel_rate_limits=get("CHANNEL_RATE_LIMITS"),
+            channel_window_limits=get("CHANNEL_WINDOW_LIMITS"),
+            smtp_host=get("SMTP_HOST"),
+            smtp_port=int(get("SMTP_PORT")),
+            smtp_relays=get("SMTP_RELAYS"),
+            smtp_user=get("SMTP_USER"),
+            smtp_password=get("SMTP_PASSWORD"),
+            smtp_tls=get("SMTP_TLS").lower(),
+            smtp_timeout_s=float(get("SMTP_TIMEOUT_S")),
+            smtp_pool_size=int(get("SMTP_POOL_SIZE")),
+            smtp_max_per_connection=int(get("SMTP_MAX_PER_CONNECTION")),
+            mail_from=get("MAIL_FROM"),
+            public_url=get("PUBLIC_URL").rstrip("/"),
+            signing_key=get("SIGNING_KEY"),
+            summary_to=get("SUMMARY_TO"),
+            summary_hour=int(get("SUMMARY_HOUR")),
         )

@@ -22,7 +22,15 @@ TEST_VHOST = "herald_test"
 TEST_AMQP_URL = f"amqp://guest:guest@127.0.0.1:5672/{TEST_VHOST}"
 WRITE_TOKEN = "test-write-token"
 READ_TOKEN = "test-read-token"
-TABLES = ("message", "campaign_progress", "campaign", "client", "outbox")
+TABLES = (
+    "message",
+    "campaign_progress",
+    "campaign",
+    "client",
+    "outbox",
+    "channel_release",
+    "summary_report",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -51,6 +52,8 @@ class Client(Base):
     timezone: Mapped[str] = mapped_column(String(64), server_default=sql("'UTC'"))
     email: Mapped[str | None] = mapped_column(String(320))
     attributes: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=sql("'{}'"))
+    # Channels this client opted out of (e.g. {"email"}): never materialised for them.
+    opted_out: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=sql("'{}'"))
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
     updated_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
 
@@ -69,6 +72,8 @@ class Campaign(Base):
     channel: Mapped[str] = mapped_column(String(16))
     text: Mapped[str] = mapped_column(Text)
     subject: Mapped[str | None] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)
+    correlation_id: Mapped[str | None] = mapped_column(String(64))
     filter_tags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=sql("'{}'"))
     filter_operator_codes: Mapped[list[str]] = mapped_column(
         ARRAY(Text), server_default=sql("'{}'")
@@ -152,3 +157,25 @@ class Outbox(Base):
     __table_args__ = (
         Index("ix_outbox_unpublished", "id", postgresql_where=sql("published_at IS NULL")),
     )
+
+
+class ChannelRelease(Base):
+    """Messages released per channel per tick: the rolling-window ceilings count these."""
+
+    __tablename__ = "channel_release"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    released_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
+    count: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_channel_release_channel_released_at", "channel", "released_at"),)
+
+
+class SummaryReport(Base):
+    """Days whose summary e-mail went out, so a restart does not send it twice."""
+
+    __tablename__ = "summary_report"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    sent_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())

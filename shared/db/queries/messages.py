@@ -28,6 +28,7 @@ MATERIALISE = text(
          AND (cardinality(k.filter_operator_codes) = 0
               OR c.operator_code = ANY(k.filter_operator_codes))
          AND (k.channel <> 'email' OR c.email IS NOT NULL)
+         AND NOT (k.channel = ANY(c.opted_out))
         WHERE k.id = :campaign_id
         ORDER BY c.id
         ON CONFLICT (campaign_id, client_id) DO NOTHING
