@@ -140,6 +140,7 @@ class Message(Base):
             postgresql_where=sql("status = 'pending'"),
         ),
         Index("ix_message_client_id", "client_id"),
+        Index("ix_message_campaign_id_sent_at", "campaign_id", "sent_at"),
     )
 
 

@@ -99,10 +99,13 @@ class DeliveryBatch:
         )
 
 
+OUTCOME_STATUSES = ("sent", "failed", "expired", "held")
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     message_id: int
-    status: str  # sent | failed | expired
+    status: str  # sent | failed | expired | held (not sent: the campaign is paused)
     attempt: int
     at: float  # epoch seconds
     error: str | None = None
@@ -115,7 +118,7 @@ class Outcome:
         if error is not None and not isinstance(error, str):
             raise DecodeError("field 'error' not a string")
         status = _field(data, "status", str)
-        if status not in ("sent", "failed", "expired"):
+        if status not in OUTCOME_STATUSES:
             raise DecodeError(f"unknown outcome status {status!r}")
         return cls(
             message_id=_field(data, "message_id", int),

@@ -135,3 +135,18 @@ def test_close_pending_expires_what_was_not_released(engine):
         status = conn.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
     assert counts == {"queued": 4, "expired": 6}
     assert status == "running"
+
+
+def test_held_outcomes_put_messages_back_to_pending(engine):
+    make_clients(engine, 3)
+    campaign_id = make_campaign(engine, status="running")
+    with engine.begin() as conn:
+        materialise(conn, campaign_id)
+        due = claim_due(conn, campaign_id, 10)
+
+    with engine.begin() as conn:
+        apply_outcomes(conn, [Outcome(m.id, "held", 1, time.time()) for m in due])
+        again = claim_due(conn, campaign_id, 10)
+
+    assert sorted(m.id for m in again) == sorted(m.id for m in due)
+    assert progress(engine, campaign_id)["queued"] == 3

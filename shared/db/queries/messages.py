@@ -92,16 +92,20 @@ CLOSE_PENDING = text(
 ).bindparams(bindparam("campaign_ids", type_=ARRAY(BigInteger)))
 
 # Only queued messages take an outcome: a replayed or duplicate outcome finds the message
-# already final and changes nothing, so counts stay exact under redelivery.
+# already final and changes nothing, so counts stay exact under redelivery. A "held"
+# outcome (not sent because the campaign was paused) puts the message back to pending.
 APPLY_OUTCOMES = text(
     """
     WITH v AS (
-        SELECT * FROM unnest(:ids, :statuses, :attempts, :errors, :ats)
-                      AS v(id, status, attempt, error, at)
+        SELECT id, CASE WHEN status = 'held' THEN 'pending' ELSE status END AS status,
+               attempt, error, at
+          FROM unnest(:ids, :statuses, :attempts, :errors, :ats)
+               AS v(id, status, attempt, error, at)
     ), applied AS (
         UPDATE message m
            SET status = v.status, attempts = v.attempt, last_error = v.error,
                sent_at = CASE WHEN v.status = 'sent' THEN to_timestamp(v.at) END,
+               queued_at = CASE WHEN v.status = 'pending' THEN NULL ELSE m.queued_at END,
                updated_at = now()
           FROM v
          WHERE m.id = v.id AND m.status = 'queued'
@@ -112,12 +116,14 @@ APPLY_OUTCOMES = text(
                count(*) FILTER (WHERE status = 'sent') AS sent,
                count(*) FILTER (WHERE status = 'failed') AS failed,
                count(*) FILTER (WHERE status = 'expired') AS expired,
+               count(*) FILTER (WHERE status = 'pending') AS held,
                min(sent_at) AS first_sent, max(sent_at) AS last_sent
           FROM applied GROUP BY campaign_id
     )
     UPDATE campaign_progress p
        SET queued = p.queued - agg.n, sent = p.sent + agg.sent,
            failed = p.failed + agg.failed, expired = p.expired + agg.expired,
+           pending = p.pending + agg.held,
            first_sent_at = LEAST(p.first_sent_at, agg.first_sent),
            last_sent_at = GREATEST(p.last_sent_at, agg.last_sent)
       FROM agg

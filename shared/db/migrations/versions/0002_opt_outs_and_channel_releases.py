@@ -28,6 +28,7 @@ def upgrade() -> None:
     sa.Column('sent_at', postgresql.TIMESTAMP(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.PrimaryKeyConstraint('day', name=op.f('pk_summary_report'))
     )
+    op.create_index('ix_message_campaign_id_sent_at', 'message', ['campaign_id', 'sent_at'], unique=False)
     op.add_column('campaign', sa.Column('html', sa.Text(), nullable=True))
     op.add_column('campaign', sa.Column('correlation_id', sa.String(length=64), nullable=True))
     op.add_column('client', sa.Column('opted_out', postgresql.ARRAY(sa.Text()), server_default=sa.text("'{}'"), nullable=False))
@@ -35,6 +36,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_column('client', 'opted_out')
+    op.drop_index('ix_message_campaign_id_sent_at', table_name='message')
     op.drop_column('campaign', 'correlation_id')
     op.drop_column('campaign', 'html')
     op.drop_table('summary_report')
