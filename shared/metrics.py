@@ -5,7 +5,13 @@ Labels stay low-cardinality: channel and outcome only, never message ids or addr
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import ThreadingWSGIServer, make_wsgi_app
 
 DELIVERY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
@@ -41,7 +47,38 @@ SENDER_IN_FLIGHT = Gauge(
 )
 
 
-def serve(port: int) -> None:
-    """Expose the default registry on /metrics in a background thread; port 0 disables it."""
-    if port > 0:
-        start_http_server(port)
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes every few seconds would drown the service's own log lines."""
+
+
+def with_healthz(metrics_app: WsgiApp) -> WsgiApp:
+    """Answer /healthz with 200 (the process is alive); everything else is the metrics app."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == "/healthz":
+            start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
+            return [b"ok\n"]
+        return metrics_app(environ, start_response)
+
+    return app
+
+
+def serve(
+    port: int, registry: CollectorRegistry = REGISTRY, host: str = "0.0.0.0"
+) -> WSGIServer | None:
+    """Serve /metrics and /healthz in a background thread; port 0 disables it."""
+    if port <= 0:
+        return None
+    server = make_server(
+        host,
+        port,
+        with_healthz(make_wsgi_app(registry)),
+        ThreadingWSGIServer,
+        handler_class=_QuietHandler,
+    )
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    return server

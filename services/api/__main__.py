@@ -19,6 +19,7 @@ from services.api.app import create_app
 from shared import outbox
 from shared.config import Settings
 from shared.db.engine import make_engine
+from shared.logging import configure, secrets_of
 
 log = logging.getLogger("services.api")
 
@@ -41,9 +42,7 @@ def exit_on_signal(signum: int, _frame: FrameType | None) -> None:
 
 def main() -> None:
     settings = Settings.from_env()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure("api", settings.log_level, secrets_of(settings))
     engine = make_engine(settings.database_url, pool_size=10)
     relay = start_relay(settings, engine)
     broker_ready: Callable[[], bool] | None = relay.is_broker_ready if relay else None

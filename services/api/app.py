@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
@@ -25,8 +26,14 @@ from services.api.docs import OPENAPI_CONFIG, SECURITY_SCHEME, register_docs
 from services.api.errors import Api
 from services.api.resources import campaigns, clients, health, stats
 from shared.config import Settings
+from shared.logging import correlation_id
+from shared.outbox import OutboxBacklog
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# Probes and scrapes come every few seconds; a line each would bury the requests that matter.
+UNLOGGED_PATHS = ("/metrics", "/healthz", "/readyz")
+
+log = logging.getLogger("services.api.requests")
 
 
 class Metrics:
@@ -67,11 +74,36 @@ def start_request() -> None:
     g.started = time.perf_counter()
     given = request.headers.get("X-Request-ID", "")
     g.request_id = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    # Every log line of this request, and the events it records, carry the id.
+    g.log_token = correlation_id.set(g.request_id)
 
 
 def echo_request_id(response: Response) -> Response:
     response.headers["X-Request-ID"] = g.get("request_id") or uuid.uuid4().hex
     return response
+
+
+def log_request(response: Response) -> Response:
+    """One line per API request: method, route, status and duration, with its request id."""
+    if request.path not in UNLOGGED_PATHS:
+        log.info(
+            "%s %s %s",
+            request.method,
+            request.path,
+            response.status_code,
+            extra={
+                "route": request.url_rule.rule if request.url_rule is not None else None,
+                "status": response.status_code,
+                "duration_s": round(time.perf_counter() - g.get("started", 0.0), 4),
+            },
+        )
+    return response
+
+
+def forget_request_id(_exc: BaseException | None) -> None:
+    token = g.pop("log_token", None)
+    if token is not None:
+        correlation_id.reset(token)
 
 
 def create_app(
@@ -83,11 +115,14 @@ def create_app(
     app.extensions["herald"] = ApiContext(settings, engine, broker_ready or (lambda: True))
 
     metrics = Metrics()
+    metrics.registry.register(OutboxBacklog(engine))
     # Order matters: timing and the request id must exist before auth can refuse a request.
     app.before_request(start_request)
     app.before_request(require_token)
     app.after_request(metrics.observe)
     app.after_request(echo_request_id)
+    app.after_request(log_request)
+    app.teardown_request(forget_request_id)
     app.add_url_rule("/metrics", "metrics", metrics.serve)
     register_docs(app)
 

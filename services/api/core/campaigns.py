@@ -86,7 +86,8 @@ def create_campaign(engine: Engine, values: Mapping[str, Any], request_id: str) 
     values = {"starts_at": dt.datetime.now(dt.UTC), **values}
     with engine.begin() as conn:
         check_campaign(conn, values, is_new=True)
-        row = queries.insert_campaign(conn, values)
+        # Kept so the scheduler stamps every delivery batch of the campaign with it.
+        row = queries.insert_campaign(conn, {**values, "correlation_id": request_id})
         publish(conn, "campaign.created", row["id"], request_id)
     return row
 
