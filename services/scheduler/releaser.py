@@ -63,7 +63,9 @@ def release_campaign(
     with engine.begin() as conn:
         due = claim_due(conn, campaign.id, budget)
         items = [to_item(campaign, message) for message in due]
-        headers = {"x-campaign-id": campaign.id}
+        headers: dict[str, object] = {"x-campaign-id": campaign.id}
+        if campaign.correlation_id:
+            headers["x-correlation-id"] = campaign.correlation_id
         for batch in chunks(items, settings.batch_size):
             body = DeliveryBatch(campaign.id, campaign.channel, batch).encode()
             publisher.publish(DELIVERIES_EXCHANGE, campaign.channel, body, headers=headers)

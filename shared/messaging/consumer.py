@@ -159,6 +159,15 @@ class Consumer:
             headers=dict(properties.headers or {}),
         )
         token = correlation_id.set(delivery.correlation_id)
+        # One line per batch (never per item), so a campaign's path can be followed by its id.
+        log.info(
+            "received from %s",
+            self.queue,
+            extra={
+                "campaign_id": delivery.headers.get("x-campaign-id"),
+                "redelivered": delivery.redelivered,
+            },
+        )
         try:
             self.handler(delivery, session)
         except DecodeError as exc:

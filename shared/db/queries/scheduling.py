@@ -27,7 +27,7 @@ MARK_RUNNING = text(
 
 RELEASABLE = text(
     """
-    SELECT k.id, k.channel, k.text, k.subject, k.ends_at, p.queued
+    SELECT k.id, k.channel, k.text, k.subject, k.ends_at, p.queued, k.correlation_id
       FROM campaign k JOIN campaign_progress p ON p.campaign_id = k.id
      WHERE k.status = 'running' AND p.pending > 0 AND k.ends_at > now()
      ORDER BY k.id
@@ -64,6 +64,7 @@ class Releasable:
     subject: str | None
     ends_at: dt.datetime
     queued: int
+    correlation_id: str | None = None
 
 
 def lock_next_due_to_start(conn: Connection) -> int | None:
