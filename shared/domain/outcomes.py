@@ -63,6 +63,19 @@ def classify_http(status: int, body: bytes) -> DeliveryResult:
     return transient(error)
 
 
+def classify_smtp(code: int, reply: bytes | str) -> DeliveryResult:
+    """Classify an SMTP reply (RFC 5321): 2yz sent, 5yz permanent, anything else transient."""
+    if 200 <= code < 300:
+        return sent()
+    text = reply.decode("utf-8", errors="replace") if isinstance(reply, bytes) else reply
+    error = f"SMTP {code}: {text[:BODY_EXCERPT_CHARS]}"
+    if 500 <= code < 600:
+        return permanent(error)
+    # 4yz (421 closing, 450/451 try later, 452 full, 454 TLS or auth unavailable) and codes
+    # a relay should never send: nothing says the message itself is refused for good.
+    return transient(error)
+
+
 def connection_failed(exc: BaseException) -> DeliveryResult:
     """A refused, reset or broken connection: the gateway may be back soon."""
     return transient(f"connection error: {type(exc).__name__}: {exc}")

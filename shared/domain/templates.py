@@ -1,11 +1,12 @@
 """Render "{{ name }}" text from client fields and attributes; a missing value renders empty.
 
 Only variable substitution: no expressions, filters or escapes, so a template can never run
-code or fail at send time once it has been accepted.
+code or fail at send time once it has been accepted. HTML templates escape every value.
 """
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -65,6 +66,31 @@ def render(template: str, values: Mapping[str, object]) -> str:
         part if isinstance(part, str) else format_value(values.get(part.name))
         for part in parse(template)
     )
+
+
+def render_html(template: str, values: Mapping[str, object]) -> str:
+    """Like render, but every value is HTML-escaped: client data never becomes markup."""
+    return "".join(
+        part if isinstance(part, str) else html.escape(format_value(values.get(part.name)))
+        for part in parse(template)
+    )
+
+
+def client_values(
+    attributes: Mapping[str, object],
+    phone: str | None,
+    email: str | None,
+    operator_code: str | None,
+    timezone: str | None,
+) -> dict[str, object]:
+    """The variables a template may use: the client's attributes, then its fields."""
+    return {
+        **attributes,
+        "phone": phone,
+        "email": email,
+        "operator_code": operator_code,
+        "timezone": timezone,
+    }
 
 
 def format_value(value: object) -> str:
