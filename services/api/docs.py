@@ -22,7 +22,11 @@ OPENAPI_CONFIG: dict[str, Any] = {
     "OPENAPI_SWAGGER_UI_URL": STATIC_PREFIX,
     "API_SPEC_OPTIONS": {
         "security": [{SECURITY_SCHEME: []}],
-        "info": {"description": "Campaigns and notifications over an HTTP gateway and SMTP."},
+        "info": {
+            "description": "Campaigns and notifications over an HTTP gateway and SMTP. "
+            "Recipients are fixed when a campaign starts: clients added or re-tagged later "
+            "do not join a campaign that has started."
+        },
     },
 }
 

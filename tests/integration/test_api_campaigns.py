@@ -198,17 +198,84 @@ def test_put_replaces_a_scheduled_campaign(api: FlaskClient) -> None:
     assert response.json["filter"] == {"tags": [], "operator_codes": []}
 
 
-@pytest.mark.parametrize("status", ["running", "paused", "cancelled", "completed"])
-def test_only_scheduled_campaigns_can_be_edited(
+@pytest.mark.parametrize("status", ["cancelled", "completed", "expired"])
+def test_finished_campaigns_cannot_be_edited(api: FlaskClient, engine: Engine, status: str) -> None:
+    campaign = create(api)
+    set_status(engine, campaign["id"], status)
+
+    response = api.patch(
+        f"/api/v1/campaigns/{campaign['id']}", json={"rate_limit": 5}, headers=AUTH
+    )
+
+    assert response.status_code == 409
+    assert status in response.json["message"]
+    assert count(engine, "outbox") == 1
+
+
+@pytest.mark.parametrize("status", ["running", "paused"])
+def test_a_live_campaign_takes_new_end_rate_and_window(
+    api: FlaskClient, engine: Engine, status: str
+) -> None:
+    campaign = create(api, name="Live")
+    set_status(engine, campaign["id"], status)
+    new_end = (LATER + dt.timedelta(days=3)).isoformat()
+
+    response = api.patch(
+        f"/api/v1/campaigns/{campaign['id']}",
+        # An unchanged field may come along: only changes are refused.
+        json={
+            "ends_at": new_end,
+            "rate_limit": 7,
+            "send_window": {"start": "08:00", "end": "20:00"},
+            "name": "Live",
+        },
+        headers=AUTH,
+    )
+
+    assert response.status_code == 200, response.json
+    stored = api.get(f"/api/v1/campaigns/{campaign['id']}", headers=AUTH).json
+    assert dt.datetime.fromisoformat(stored["ends_at"]) == dt.datetime.fromisoformat(new_end)
+    assert (stored["rate_limit"], stored["send_window"]) == (7, {"start": "08:00", "end": "20:00"})
+    assert stored["status"] == status
+    assert [event[0] for event in events(engine)] == ["campaign.created", "campaign.updated"]
+
+
+@pytest.mark.parametrize("status", ["running", "paused"])
+def test_a_live_campaign_refuses_other_changes_naming_them(
     api: FlaskClient, engine: Engine, status: str
 ) -> None:
     campaign = create(api)
     set_status(engine, campaign["id"], status)
 
-    response = api.patch(f"/api/v1/campaigns/{campaign['id']}", json={"name": "x"}, headers=AUTH)
+    response = api.patch(
+        f"/api/v1/campaigns/{campaign['id']}",
+        json={"text": "Other", "filter": {"tags": ["vip"]}, "rate_limit": 9},
+        headers=AUTH,
+    )
 
     assert response.status_code == 409
-    assert status in response.json["message"]
+    assert "filter" in response.json["message"] and "text" in response.json["message"]
+    assert set(response.json["errors"]["json"]) == {"filter", "text"}
+    stored = api.get(f"/api/v1/campaigns/{campaign['id']}", headers=AUTH).json
+    assert (stored["text"], stored["rate_limit"]) == (CAMPAIGN["text"], None)
+    assert count(engine, "outbox") == 1
+
+
+def test_a_running_campaign_cannot_be_replaced_or_ended_in_the_past(
+    api: FlaskClient, engine: Engine
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    campaign = create(api, starts_at=(now - dt.timedelta(days=2)).isoformat())
+    set_status(engine, campaign["id"], "running")
+    path = f"/api/v1/campaigns/{campaign['id']}"
+    yesterday = (now - dt.timedelta(days=1)).isoformat()
+
+    replaced = api.put(path, json=CAMPAIGN, headers=AUTH)
+    ended = api.patch(path, json={"ends_at": yesterday}, headers=AUTH)
+
+    assert replaced.status_code == 409
+    assert ended.status_code == 422
+    assert ended.json["errors"]["json"]["ends_at"] == ["must be in the future"]
     assert count(engine, "outbox") == 1
 
 

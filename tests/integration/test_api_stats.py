@@ -1,4 +1,4 @@
-"""Stats read models: one campaign's progress, every campaign with totals."""
+"""Stats read models: one campaign's progress with its rate over the last 10 s, every campaign."""
 
 from __future__ import annotations
 
@@ -39,21 +39,32 @@ def campaign_with_progress(
     return cid
 
 
+def sent_messages(engine: Engine, cid: int, count: int, seconds_ago: float) -> None:
+    """Sent messages of a campaign, stamped `seconds_ago`, as the stats service records them."""
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO message (campaign_id, status, attempts, sent_at)"
+                " SELECT :c, 'sent', 1, now() - make_interval(secs => :ago)"
+                " FROM generate_series(1, :n)"
+            ),
+            {"c": cid, "n": count, "ago": seconds_ago},
+        )
+        conn.execute(
+            text(
+                "UPDATE campaign_progress SET last_sent_at ="
+                " GREATEST(last_sent_at, now() - make_interval(secs => :ago)) WHERE campaign_id = :c"
+            ),
+            {"c": cid, "ago": seconds_ago},
+        )
+
+
 def test_campaign_stats_derive_percent_rate_and_eta(api: FlaskClient, engine: Engine) -> None:
-    first = dt.datetime(2030, 1, 1, 12, tzinfo=dt.UTC)
     cid = campaign_with_progress(
-        api,
-        engine,
-        total=100,
-        pending=30,
-        queued=20,
-        sent=40,
-        failed=6,
-        expired=3,
-        cancelled=1,
-        first_sent_at=first,
-        last_sent_at=first + dt.timedelta(seconds=10),
+        api, engine, total=100, pending=30, queued=20, sent=40, failed=6, expired=3, cancelled=1
     )
+    sent_messages(engine, cid, 15, seconds_ago=60)
+    sent_messages(engine, cid, 25, seconds_ago=2)
 
     response = api.get(f"/api/v1/campaigns/{cid}/stats", headers=READ)
 
@@ -68,10 +79,20 @@ def test_campaign_stats_derive_percent_rate_and_eta(api: FlaskClient, engine: En
         "failed": 6,
         "expired": 3,
         "cancelled": 1,
+        "done": 50,
         "percent_done": 50.0,
-        "rate_per_s": 4.0,
-        "eta_s": 12.5,
+        "rate_per_s": 2.5,
+        "eta_s": 20.0,
     }
+
+
+def test_the_rate_falls_to_zero_once_sending_stops(api: FlaskClient, engine: Engine) -> None:
+    cid = campaign_with_progress(api, engine, status="paused", total=10, pending=5, sent=5)
+    sent_messages(engine, cid, 5, seconds_ago=11)
+
+    stats = api.get(f"/api/v1/campaigns/{cid}/stats", headers=READ).json
+
+    assert (stats["rate_per_s"], stats["eta_s"]) == (0.0, None)
 
 
 def test_without_sends_the_rate_is_zero_and_the_eta_unknown(
@@ -98,12 +119,14 @@ def test_an_empty_campaign_is_done_only_once_completed(
 
 def test_all_stats_list_every_campaign_and_sum_the_counts(api: FlaskClient, engine: Engine) -> None:
     one = campaign_with_progress(api, engine, total=10, sent=4, pending=6)
+    sent_messages(engine, one, 4, seconds_ago=1)
     two = campaign_with_progress(api, engine, status="completed", total=5, sent=3, failed=2)
 
     response = api.get("/api/v1/stats", headers=READ)
 
     assert response.status_code == 200
     assert [c["campaign_id"] for c in response.json["campaigns"]] == [one, two]
+    assert response.json["campaigns"][0]["rate_per_s"] == 0.4
     assert response.json["campaigns"][1]["percent_done"] == 100.0
     assert response.json["totals"] == {
         "total": 15,

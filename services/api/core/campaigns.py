@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, RowMapping
 
+from services.api.core import policy
 from services.api.core.clients import Page, fetch_page
 from shared.db.queries import campaigns as queries
 from shared.db.queries.clients import attribute_key_exists
@@ -20,7 +21,6 @@ from shared.domain.campaigns import (
     Reasons,
     campaign_reasons,
     delete_refusal,
-    edit_refusal,
     template_reasons,
 )
 from shared.domain.statuses import CampaignStatus, IllegalTransition, transition
@@ -56,19 +56,31 @@ def publish(conn: Connection, routing_key: str, campaign_id: int, request_id: st
     )
 
 
-def check_campaign(conn: Connection, values: Mapping[str, Any], *, is_new: bool) -> None:
-    """Raise InvalidInput with every reason the whole campaign is not acceptable."""
+def check_campaign(
+    conn: Connection,
+    values: Mapping[str, Any],
+    *,
+    new_end: bool = True,
+    templates: tuple[str, ...] = TEMPLATE_FIELDS,
+) -> None:
+    """Raise InvalidInput with every reason the whole campaign is not acceptable.
+
+    `new_end`: ends_at is being set, so it must lie ahead; `templates`: the template fields
+    to check against the clients' attributes (those being set).
+    """
     reasons = campaign_reasons(values)
-    if is_new and "ends_at" not in reasons and values["ends_at"] <= dt.datetime.now(dt.UTC):
+    if new_end and "ends_at" not in reasons and values["ends_at"] <= dt.datetime.now(dt.UTC):
         reasons["ends_at"] = ["must be in the future"]
-    reasons.update(unknown_variable_reasons(conn, values))
+    reasons.update(unknown_variable_reasons(conn, values, templates))
     if reasons:
         raise InvalidInput("the campaign is not valid", reasons)
 
 
-def unknown_variable_reasons(conn: Connection, values: Mapping[str, Any]) -> Reasons:
+def unknown_variable_reasons(
+    conn: Connection, values: Mapping[str, Any], templates: tuple[str, ...] = TEMPLATE_FIELDS
+) -> Reasons:
     """Variables must be client fields or an attribute key that some client has."""
-    reasons, extra = template_reasons({name: values.get(name) for name in TEMPLATE_FIELDS})
+    reasons, extra = template_reasons({name: values.get(name) for name in templates})
     known: dict[str, bool] = {}
     for field, names in extra.items():
         for name in sorted(names):
@@ -85,7 +97,7 @@ def create_campaign(engine: Engine, values: Mapping[str, Any], request_id: str) 
     """Store a scheduled campaign, its zeroed progress and a campaign.created event."""
     values = {"starts_at": dt.datetime.now(dt.UTC), **values}
     with engine.begin() as conn:
-        check_campaign(conn, values, is_new=True)
+        check_campaign(conn, values)
         # Kept so the scheduler stamps every delivery batch of the campaign with it.
         row = queries.insert_campaign(conn, {**values, "correlation_id": request_id})
         publish(conn, "campaign.created", row["id"], request_id)
@@ -112,18 +124,47 @@ def update_campaign(
     *,
     replace: bool = False,
 ) -> RowMapping:
-    """Change a scheduled campaign (all fields when `replace`) and record campaign.updated."""
+    """Change a campaign and record campaign.updated.
+
+    Scheduled: anything (all fields when `replace`). Running or paused: ends_at, rate_limit
+    and send_window only, which the scheduler applies on its next tick; recipients are fixed.
+    """
     if replace:
         values = {**REPLACE_DEFAULTS, "starts_at": dt.datetime.now(dt.UTC), **values}
     with engine.begin() as conn:
         current = existing(conn, campaign_id, for_update=True)
-        refusal = edit_refusal(current["status"])
+        changed = policy.changed_fields(current, values)
+        refusal = policy.edit_refusal(current["status"], changed, replace=replace)
         if refusal:
-            raise Conflict(refusal)
-        check_campaign(conn, {**current, **values}, is_new=False)
+            raise Conflict(*refusal)
+        check_campaign(
+            conn,
+            {**current, **values},
+            new_end="ends_at" in changed,
+            templates=tuple(name for name in TEMPLATE_FIELDS if name in changed),
+        )
         row = queries.update_campaign(conn, campaign_id, values)
         publish(conn, "campaign.updated", campaign_id, request_id)
     return row
+
+
+def retry_failed(engine: Engine, campaign_id: int, request_id: str) -> int:
+    """Put the campaign's failed messages back to pending, in one statement; how many.
+
+    Attempts start again from zero; last_error stays until the next outcome replaces it.
+    A completed campaign runs again; campaign.updated wakes the scheduler.
+    """
+    with engine.begin() as conn:
+        current = existing(conn, campaign_id, for_update=True)
+        refusal = policy.retry_refusal(
+            current["status"], current["ends_at"], dt.datetime.now(dt.UTC)
+        )
+        if refusal:
+            raise Conflict(f"cannot retry failed messages: {refusal}")
+        requeued = queries.requeue_failed(conn, campaign_id)
+        if requeued:
+            publish(conn, "campaign.updated", campaign_id, request_id)
+    return requeued
 
 
 def delete_campaign(engine: Engine, campaign_id: int) -> None:

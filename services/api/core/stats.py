@@ -1,16 +1,22 @@
-"""Read models from campaign_progress: counts by status, percent done, current rate, ETA."""
+"""Read models from campaign_progress: counts by status, percent done, recent rate, ETA.
+
+The rate is what was sent over the last RATE_WINDOW_S seconds (message.sent_at, one index
+probe per campaign), so it follows a campaign that speeds up, slows down or pauses.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, RowMapping, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from shared.db.queries import campaigns as queries
 from shared.db.queries.campaigns import PROGRESS_COUNTS
+from shared.db.queries.stats import recent_sent
 from shared.domain.statuses import CampaignStatus
 from shared.errors import NotFound
 
@@ -18,51 +24,58 @@ log = logging.getLogger(__name__)
 
 FINAL_COUNTS = ("sent", "failed", "expired", "cancelled")
 REMAINING_COUNTS = ("pending", "queued")
+RATE_WINDOW_S = 10
 
 
-def figures(progress: Mapping[str, Any]) -> dict[str, Any]:
-    """Counts plus percent_done, rate_per_s and eta_s for one campaign's progress row."""
+def figures(progress: Mapping[str, Any], recent: int) -> dict[str, Any]:
+    """Counts plus done, percent_done, rate_per_s and eta_s; `recent`: sent in the window."""
     total = progress["total"]
-    final = sum(progress[name] for name in FINAL_COUNTS)
+    done = sum(progress[name] for name in FINAL_COUNTS)
     if total:
-        percent = round(min(final / total, 1.0) * 100, 2)
+        percent = round(min(done / total, 1.0) * 100, 2)
     else:
         percent = 100.0 if progress["status"] == CampaignStatus.COMPLETED else 0.0
-    rate = sent_rate(progress)
+    rate = recent / RATE_WINDOW_S
     remaining = sum(progress[name] for name in REMAINING_COUNTS)
     eta = 0.0 if remaining == 0 else (round(remaining / rate, 1) if rate > 0 else None)
     return {
         "campaign_id": progress["campaign_id"],
         "status": progress["status"],
         **{name: progress[name] for name in PROGRESS_COUNTS},
+        "done": done,
         "percent_done": percent,
         "rate_per_s": round(rate, 3),
         "eta_s": eta,
     }
 
 
-def sent_rate(progress: Mapping[str, Any]) -> float:
-    """Messages sent per second between the first and the last send; 0 without a span."""
-    first, last = progress["first_sent_at"], progress["last_sent_at"]
-    if first is None or last is None or progress["sent"] < 2:
-        return 0.0
-    span = (last - first).total_seconds()
-    return progress["sent"] / span if span > 0 else 0.0
+def recent_counts(conn: Connection, rows: list[RowMapping]) -> dict[int, int]:
+    """Sends in the rate window, asked only of campaigns whose last send is that recent."""
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=RATE_WINDOW_S + 1)
+    active = [
+        row["campaign_id"]
+        for row in rows
+        if row["last_sent_at"] is not None and row["last_sent_at"] > since
+    ]
+    return recent_sent(conn, active, RATE_WINDOW_S)
 
 
 def campaign_stats(engine: Engine, campaign_id: int) -> dict[str, Any]:
     """Progress of one campaign; NotFound when it does not exist."""
     with engine.connect() as conn:
         progress = queries.campaign_progress(conn, campaign_id)
-    if progress is None:
-        raise NotFound(f"campaign {campaign_id} does not exist")
-    return figures(progress)
+        if progress is None:
+            raise NotFound(f"campaign {campaign_id} does not exist")
+        recent = recent_counts(conn, [progress])
+    return figures(progress, recent.get(campaign_id, 0))
 
 
 def all_stats(engine: Engine) -> dict[str, Any]:
     """Every campaign's progress and the counts summed over all of them."""
     with engine.connect() as conn:
-        campaigns = [figures(row) for row in queries.all_progress(conn)]
+        rows = queries.all_progress(conn)
+        recent = recent_counts(conn, rows)
+    campaigns = [figures(row, recent.get(row["campaign_id"], 0)) for row in rows]
     totals = {name: sum(c[name] for c in campaigns) for name in PROGRESS_COUNTS}
     return {"campaigns": campaigns, "totals": totals}
 

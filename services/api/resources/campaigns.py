@@ -1,4 +1,5 @@
-"""/campaigns, /campaigns/{id}, /campaigns/{id}/pause|resume|cancel, /campaigns/{id}/messages."""
+"""/campaigns, /campaigns/preview, /campaigns/{id}, /campaigns/{id}/pause|resume|cancel,
+/campaigns/{id}/messages, /campaigns/{id}/retry-failed."""
 
 from __future__ import annotations
 
@@ -18,9 +19,16 @@ from services.api.schemas.campaigns import (
     CampaignSchema,
     MessagePageSchema,
     MessageQueryArgsSchema,
+    PreviewSchema,
+    RequeuedSchema,
 )
 
-blp = Blueprint("campaigns", __name__, description="Campaigns: what to send, to whom, and when.")
+blp = Blueprint(
+    "campaigns",
+    __name__,
+    description="Campaigns: what to send, to whom, and when. Recipients are fixed when a "
+    "campaign starts: clients added or changed later do not join it.",
+)
 
 
 @blp.route("")
@@ -36,6 +44,23 @@ class Campaigns(MethodView):
     def post(self, campaign: dict[str, Any]) -> RowMapping:
         """Schedule a campaign"""
         return core.create_campaign(context().engine, campaign, request_id())
+
+
+@blp.route("/preview")
+class CampaignPreview(MethodView):
+    @blp.arguments(CampaignSchema)
+    @blp.response(200, PreviewSchema)
+    def post(self, campaign: dict[str, Any]) -> dict[str, Any]:
+        """Preview a campaign without storing it: audience, left out, in window now, forecast
+
+        The forecast is an estimate: recipients / rate (the campaign's rate_limit, the
+        channel's ceiling, or an assumed 500/s, whichever is lowest), plus the wait until each
+        time zone's window opens, window after window. Retries and other campaigns are ignored.
+        """
+        from services.api.core.preview import preview_campaign  # TEMP until windows lands
+
+        deps = context()
+        return preview_campaign(deps.engine, deps.settings, campaign)
 
 
 @blp.route("/<int:campaign_id>")
@@ -55,7 +80,12 @@ class CampaignById(MethodView):
     @blp.arguments(CampaignPatchSchema)
     @blp.response(200, CampaignSchema)
     def patch(self, changes: dict[str, Any], campaign_id: int) -> RowMapping:
-        """Change some fields of a campaign that is still scheduled"""
+        """Change some fields of a campaign
+
+        Scheduled: any field. Running or paused: only ends_at, rate_limit and send_window,
+        applied by the scheduler within a tick; changing anything else is a 409 naming the
+        fields. Recipients are fixed when the campaign starts.
+        """
         return core.update_campaign(context().engine, campaign_id, changes, request_id())
 
     @blp.response(204)
@@ -95,3 +125,15 @@ class CampaignMessages(MethodView):
     def get(self, args: dict[str, Any], campaign_id: int) -> Page:
         """List a campaign's messages, filtered by status, a keyset page at a time"""
         return core.list_messages(context().engine, campaign_id, **args)
+
+
+@blp.route("/<int:campaign_id>/retry-failed")
+class CampaignRetryFailed(MethodView):
+    @blp.response(200, RequeuedSchema)
+    def post(self, campaign_id: int) -> dict[str, int]:
+        """Send the campaign's failed messages again, while it is within its time range
+
+        They go back to pending with attempts reset (last_error stays until their next
+        outcome); a completed campaign runs again. 409 with the reason when it has ended.
+        """
+        return {"requeued": core.retry_failed(context().engine, campaign_id, request_id())}

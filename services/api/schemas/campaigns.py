@@ -171,11 +171,53 @@ class CampaignStatsSchema(Schema):
     failed = fields.Integer()
     expired = fields.Integer()
     cancelled = fields.Integer()
-    percent_done = fields.Float(metadata={"description": "Final messages / total * 100."})
-    rate_per_s = fields.Float(metadata={"description": "Sent per second so far."})
-    eta_s = fields.Float(
-        allow_none=True, metadata={"description": "Seconds left; null if unknown."}
+    done = fields.Integer(metadata={"description": "Messages in a final status."})
+    percent_done = fields.Float(metadata={"description": "done / total * 100."})
+    rate_per_s = fields.Float(
+        metadata={"description": "Messages sent over the last 10 seconds, per second."}
     )
+    eta_s = fields.Float(
+        allow_none=True,
+        metadata={
+            "description": "Seconds left at the current rate: (pending + queued) / rate_per_s; "
+            "0 when nothing is left, null while the rate is 0."
+        },
+    )
+
+
+class RequeuedSchema(Schema):
+    requeued = fields.Integer(metadata={"description": "Failed messages put back to pending."})
+
+
+class LeftOutSchema(Schema):
+    total = fields.Integer()
+    no_phone = fields.Integer(metadata={"description": "No phone, for an http campaign."})
+    no_email = fields.Integer(metadata={"description": "No e-mail, for an email campaign."})
+    opted_out = fields.Integer(metadata={"description": "Opted out of this channel."})
+
+
+class ForecastSchema(Schema):
+    rate_per_s = fields.Float(metadata={"description": "The sending rate assumed."})
+    rate_basis = fields.String(
+        validate=validate.OneOf(["rate_limit", "channel_limit", "default_throughput"]),
+        metadata={"description": "Where that rate comes from."},
+    )
+    starts_at = fields.AwareDateTime(metadata={"description": "starts_at, or now if later."})
+    finishes_at = fields.AwareDateTime(
+        metadata={"description": "Estimated end of the last send, rounded up to the minute."}
+    )
+    duration_s = fields.Integer()
+    fits_before_end = fields.Boolean(metadata={"description": "finishes_at <= ends_at."})
+
+
+class PreviewSchema(Schema):
+    matched = fields.Integer(metadata={"description": "Clients the filter matches."})
+    recipients = fields.Integer(metadata={"description": "Those who would get a message."})
+    in_window_now = fields.Integer(
+        metadata={"description": "Recipients inside their send window right now."}
+    )
+    left_out = fields.Nested(LeftOutSchema)
+    forecast = fields.Nested(ForecastSchema)
 
 
 class TotalsSchema(Schema):

@@ -1,11 +1,12 @@
-"""Campaign statements: insert with its progress row, update, set_status, keyset listing, stats."""
+"""Campaign statements: insert with its progress row, update, set_status, keyset listing, stats,
+and putting failed messages back to pending."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, delete, func, insert, select, update
+from sqlalchemy import Connection, RowMapping, delete, func, insert, select, text, update
 
 from shared.db.models import Campaign, CampaignProgress, Message
 
@@ -136,3 +137,35 @@ def list_messages(
     if status is not None:
         stmt = stmt.where(Message.status == status)
     return list(conn.execute(stmt).mappings())
+
+
+# One statement: failed -> pending with the counters moved to match, and a completed campaign
+# running again so the scheduler releases them. last_error stays until the next outcome.
+REQUEUE_FAILED = text(
+    """
+    WITH moved AS (
+        UPDATE message
+           SET status = 'pending', attempts = 0, not_before = NULL, queued_at = NULL,
+               updated_at = now()
+         WHERE campaign_id = :campaign_id AND status = 'failed'
+        RETURNING 1
+    ), n AS (SELECT count(*) AS n FROM moved),
+    counted AS (
+        UPDATE campaign_progress p
+           SET failed = p.failed - n.n, pending = p.pending + n.n
+          FROM n
+         WHERE p.campaign_id = :campaign_id AND n.n > 0
+    ), reopened AS (
+        UPDATE campaign k
+           SET status = 'running', finished_at = NULL, updated_at = now()
+          FROM n
+         WHERE k.id = :campaign_id AND k.status = 'completed' AND k.ends_at > now() AND n.n > 0
+    )
+    SELECT n FROM n
+    """
+)
+
+
+def requeue_failed(conn: Connection, campaign_id: int) -> int:
+    """Move the campaign's failed messages back to pending; returns how many."""
+    return int(conn.execute(REQUEUE_FAILED, {"campaign_id": campaign_id}).scalar_one())

@@ -1,0 +1,81 @@
+"""Read-only statements for progress and previews: recent sends per campaign, audience by zone."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.types import BigInteger, Text
+
+# One index probe per campaign on ix_message_campaign_id_sent_at.
+RECENT_SENT = text(
+    """
+    SELECT k.id,
+           (SELECT count(*) FROM message m
+             WHERE m.campaign_id = k.id
+               AND m.sent_at > now() - make_interval(secs => :seconds)) AS n
+      FROM unnest(:ids) AS k(id)
+    """
+).bindparams(bindparam("ids", type_=ARRAY(BigInteger)))
+
+# The recipients MATERIALISE would pick, counted per time zone, with the clients the filter
+# matches but that channel cannot reach. Each left-out client counts under one reason only:
+# no address first, then the opt-out.
+AUDIENCE_BY_ZONE = text(
+    """
+    SELECT c.timezone,
+           count(*) AS matched,
+           count(*) FILTER (WHERE :channel <> 'email' AND coalesce(c.phone, '') = '')
+               AS no_phone,
+           count(*) FILTER (WHERE :channel = 'email' AND c.email IS NULL) AS no_email,
+           count(*) FILTER (
+               WHERE :channel = ANY(c.opted_out)
+                 AND NOT (:channel <> 'email' AND coalesce(c.phone, '') = '')
+                 AND NOT (:channel = 'email' AND c.email IS NULL)
+           ) AS opted_out
+      FROM client c
+     WHERE (cardinality(:tags) = 0 OR c.tags && :tags)
+       AND (cardinality(:codes) = 0 OR c.operator_code = ANY(:codes))
+     GROUP BY c.timezone
+     ORDER BY c.timezone
+    """
+).bindparams(bindparam("tags", type_=ARRAY(Text)), bindparam("codes", type_=ARRAY(Text)))
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneAudience:
+    """Clients of one time zone that a campaign's filter matches."""
+
+    timezone: str
+    matched: int
+    no_phone: int
+    no_email: int
+    opted_out: int
+
+    @property
+    def recipients(self) -> int:
+        return self.matched - self.no_phone - self.no_email - self.opted_out
+
+
+def recent_sent(conn: Connection, campaign_ids: Sequence[int], seconds: float) -> dict[int, int]:
+    """Messages of each campaign sent within the last `seconds`."""
+    if not campaign_ids:
+        return {}
+    rows = conn.execute(RECENT_SENT, {"ids": list(campaign_ids), "seconds": seconds})
+    return {campaign_id: int(n) for campaign_id, n in rows}
+
+
+def audience_by_zone(conn: Connection, campaign: Mapping[str, Any]) -> list[ZoneAudience]:
+    """Who a campaign (column names: channel, filter_tags, filter_operator_codes) would reach."""
+    rows = conn.execute(
+        AUDIENCE_BY_ZONE,
+        {
+            "channel": campaign["channel"],
+            "tags": list(campaign.get("filter_tags") or []),
+            "codes": list(campaign.get("filter_operator_codes") or []),
+        },
+    )
+    return [ZoneAudience(*row) for row in rows]
