@@ -1,0 +1,118 @@
+"""Release throttling: token buckets, rolling-window ceilings, a fair split of a channel budget.
+
+Pure arithmetic on values the scheduler keeps in the database, so several schedulers share
+one budget: whoever holds the row lock refills, takes and writes the bucket back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+K = TypeVar("K", bound=Hashable)
+
+# A bucket holds at most this many seconds of its rate: enough to ride out a late tick,
+# little enough that a campaign resumed or a window opened does not burst.
+BURST_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    tokens: float
+    at: dt.datetime
+
+
+def capacity(rate: float, burst_s: float = BURST_S) -> float:
+    """The most tokens a bucket of this rate may hold (at least one message)."""
+    return max(1.0, rate * burst_s)
+
+
+def refill(bucket: Bucket, now: dt.datetime, rate: float, burst_s: float = BURST_S) -> Bucket:
+    """The bucket at `now`: `rate` tokens per second since its last refill, up to capacity."""
+    elapsed = max(0.0, (now - bucket.at).total_seconds())
+    tokens = min(capacity(rate, burst_s), bucket.tokens + rate * elapsed)
+    return Bucket(tokens, max(now, bucket.at))
+
+
+def available(bucket: Bucket) -> int:
+    """Whole messages the bucket allows now."""
+    return max(0, math.floor(bucket.tokens))
+
+
+def take(bucket: Bucket, count: int) -> Bucket:
+    """The bucket after `count` messages went out."""
+    return Bucket(bucket.tokens - count, bucket.at)
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelLimits:
+    """A channel's ceilings: messages per second, and (count, seconds) rolling windows."""
+
+    per_second: float | None = None
+    windows: tuple[tuple[int, float], ...] = ()
+
+    @property
+    def longest_window_s(self) -> float:
+        return max((seconds for _, seconds in self.windows), default=0.0)
+
+
+def window_room(count: int, used: int) -> int:
+    """What a rolling window of `count` messages still allows after `used` went out in it."""
+    return max(0, count - used)
+
+
+def parse_channel_limits(rates: str, windows: str) -> dict[str, ChannelLimits]:
+    """Parse "http=500,email=50" (per second) and "email=2000/86400" (count/seconds)."""
+    per_second = {name: float(value) for name, value in _pairs(rates, "CHANNEL_RATE_LIMITS")}
+    spans: dict[str, list[tuple[int, float]]] = {}
+    for name, value in _pairs(windows, "CHANNEL_WINDOW_LIMITS"):
+        count, slash, seconds = value.partition("/")
+        if not slash:
+            raise ValueError(f"HERALD_CHANNEL_WINDOW_LIMITS wants count/seconds: {value!r}")
+        spans.setdefault(name, []).append((int(count), float(seconds)))
+    limits = {}
+    for name in per_second.keys() | spans.keys():
+        limits[name] = ChannelLimits(per_second.get(name), tuple(spans.get(name, ())))
+    for name, found in limits.items():
+        if (found.per_second is not None and found.per_second <= 0) or any(
+            count < 0 or seconds <= 0 for count, seconds in found.windows
+        ):
+            raise ValueError(f"channel {name}: limits must be positive")
+    return limits
+
+
+def _pairs(spec: str, setting: str) -> list[tuple[str, str]]:
+    pairs = []
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, equals, value = part.partition("=")
+        if not equals or not name.strip() or not value.strip():
+            raise ValueError(f"HERALD_{setting} entries are channel=value: {part!r}")
+        pairs.append((name.strip(), value.strip()))
+    return pairs
+
+
+def fair_split(budget: int, wants: Mapping[K, int], turn: int = 0) -> dict[K, int]:
+    """Split `budget` evenly among `wants`; what a small want leaves goes to the others.
+
+    Units that cannot be split evenly go one each to the wants in order, starting at
+    position `turn`, so passing a counter spreads them over successive calls.
+    """
+    given = dict.fromkeys(wants, 0)
+    hungry = [key for key, want in wants.items() if want > 0]
+    remaining = budget
+    while hungry and remaining >= len(hungry):
+        share = remaining // len(hungry)
+        filled = [key for key in hungry if wants[key] - given[key] <= share]
+        for key in filled or hungry:
+            portion = min(share, wants[key] - given[key])
+            given[key] += portion
+            remaining -= portion
+        hungry = [key for key in hungry if given[key] < wants[key]]
+    if hungry and remaining > 0:
+        start = turn % len(hungry)
+        for key in (hungry[start:] + hungry[:start])[:remaining]:
+            given[key] += 1
+    return given
