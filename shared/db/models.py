@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Date,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -133,9 +134,11 @@ class Message(Base):
     __table_args__ = (
         UniqueConstraint("campaign_id", "client_id"),
         Index("ix_message_campaign_id_status", "campaign_id", "status"),
+        # "Anything due?" is one probe; NULL not_before (never scheduled) sorts first.
         Index(
             "ix_message_due",
             "campaign_id",
+            sql("coalesce(not_before, '-infinity'::timestamptz)"),
             "id",
             postgresql_where=sql("status = 'pending'"),
         ),
@@ -171,6 +174,33 @@ class ChannelRelease(Base):
     count: Mapped[int] = mapped_column(Integer)
 
     __table_args__ = (Index("ix_channel_release_channel_released_at", "channel", "released_at"),)
+
+
+class CampaignSchedule(Base):
+    """What the scheduler keeps per started campaign: the window its messages' not_before
+    reflect, when to look at the window again, and the campaign's token bucket."""
+
+    __tablename__ = "campaign_schedule"
+
+    campaign_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("campaign.id", ondelete="CASCADE"), primary_key=True
+    )
+    window_start: Mapped[dt.time | None] = mapped_column(Time)
+    window_end: Mapped[dt.time | None] = mapped_column(Time)
+    ends_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    window_check_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    tokens: Mapped[float] = mapped_column(Double, server_default=sql("0"))
+    refilled_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
+
+
+class ChannelBucket(Base):
+    """A channel's per-second token bucket; its row lock lets one scheduler release a channel."""
+
+    __tablename__ = "channel_bucket"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Double, server_default=sql("0"))
+    refilled_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
 
 
 class SummaryReport(Base):
