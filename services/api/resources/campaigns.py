@@ -11,6 +11,7 @@ from sqlalchemy import RowMapping
 from services.api.auth import context, request_id
 from services.api.core import campaigns as core
 from services.api.core.clients import Page
+from services.api.core.preview import preview_campaign
 from services.api.errors import Blueprint
 from services.api.schemas.campaigns import (
     CampaignPageSchema,
@@ -57,8 +58,6 @@ class CampaignPreview(MethodView):
         channel's ceiling, or an assumed 500/s, whichever is lowest), plus the wait until each
         time zone's window opens, window after window. Retries and other campaigns are ignored.
         """
-        from services.api.core.preview import preview_campaign  # TEMP until windows lands
-
         deps = context()
         return preview_campaign(deps.engine, deps.settings, campaign)
 

@@ -1,0 +1,63 @@
+"""Preview a campaign without storing it: who it would reach, who is in window now, when it ends.
+
+One grouped query counts the audience per time zone; the window test and the forecast then
+run over those groups (a few hundred at most), never over clients.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+
+from services.api.core import forecast
+from services.api.core.campaigns import check_campaign
+from shared.config import Settings
+from shared.db.queries.stats import ZoneAudience, audience_by_zone
+from shared.domain.windows import is_open
+
+LEFT_OUT_REASONS = ("no_phone", "no_email", "opted_out")
+
+
+def preview_campaign(
+    engine: Engine, settings: Settings, values: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Counts and a finish forecast for a campaign body (column names), validated as on create."""
+    now = dt.datetime.now(dt.UTC)
+    values = {"starts_at": now, **values}
+    with engine.connect() as conn:
+        check_campaign(conn, values)
+        zones = audience_by_zone(conn, values)
+    window = window_of(values)
+    ceiling = forecast.parse_channel_rates(settings.channel_rate_limits).get(values["channel"])
+    estimate = forecast.forecast(
+        [(zone.timezone, zone.recipients) for zone in zones],
+        now=now,
+        starts_at=values["starts_at"],
+        ends_at=values["ends_at"],
+        window=window,
+        rate=forecast.sending_rate(values.get("rate_limit"), ceiling),
+    )
+    left_out = {reason: sum(getattr(z, reason) for z in zones) for reason in LEFT_OUT_REASONS}
+    return {
+        "matched": sum(zone.matched for zone in zones),
+        "recipients": sum(zone.recipients for zone in zones),
+        "in_window_now": sum(z.recipients for z in zones if in_window(z, window, now)),
+        "left_out": {"total": sum(left_out.values()), **left_out},
+        "forecast": estimate,
+    }
+
+
+def window_of(values: Mapping[str, Any]) -> forecast.Window | None:
+    start, end = values.get("window_start"), values.get("window_end")
+    return (start, end) if start is not None and end is not None else None
+
+
+def in_window(zone: ZoneAudience, window: forecast.Window | None, now: dt.datetime) -> bool:
+    """Whether it is within the send window now in this zone (always, without a window)."""
+    if window is None:
+        return True
+    return is_open(window[0], window[1], now.astimezone(ZoneInfo(zone.timezone)).time())
