@@ -1,15 +1,20 @@
-"""Composition root: the outcome consumer feeding the aggregator, and the metrics server."""
+"""Composition root: the outcome consumer feeding the aggregator, metrics, the daily summary."""
 
 from __future__ import annotations
 
 import logging
 import signal
+import threading
 from types import FrameType
 
+from prometheus_client import REGISTRY
+
 from services.stats.aggregator import Aggregator
+from services.stats.collector import CampaignCollector
+from services.stats.summary import run_daily_summaries
 from shared.config import Settings
 from shared.db.engine import make_engine
-from shared.logging import configure
+from shared.logging import configure, secrets_of
 from shared.messaging.consumer import Consumer
 from shared.messaging.topology import OUTCOMES_QUEUE
 from shared.metrics import serve
@@ -19,9 +24,10 @@ log = logging.getLogger("services.stats")
 
 def main() -> None:
     settings = Settings.from_env()
-    configure("stats", settings.log_level)
-    serve(settings.metrics_port)
+    configure("stats", settings.log_level, secrets_of(settings))
     engine = make_engine(settings.database_url)
+    REGISTRY.register(CampaignCollector(engine))
+    serve(settings.metrics_port)
     aggregator = Aggregator(engine, settings.stats_flush_max, settings.stats_flush_s)
     consumer = Consumer(
         settings.amqp_url,
@@ -35,7 +41,13 @@ def main() -> None:
         on_session_lost=aggregator.on_session_lost,
     )
 
+    stopping = threading.Event()
+    threading.Thread(
+        target=run_daily_summaries, args=(engine, settings, stopping), name="summary", daemon=True
+    ).start()
+
     def stop(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
         consumer.stop()
 
     signal.signal(signal.SIGTERM, stop)

@@ -1,0 +1,147 @@
+"""Prometheus collector: per-campaign gauges and campaign counts, read when scraped.
+
+Per-campaign series exist only for running and paused campaigns (at most MAX_CAMPAIGN_SERIES,
+newest first), so they come and go with the campaigns and stay bounded.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from shared.domain.statuses import CampaignStatus, MessageStatus
+
+log = logging.getLogger(__name__)
+
+MAX_CAMPAIGN_SERIES = 50
+PROGRESS_STATES = ("pending", "queued", "sent", "failed", "expired")
+
+CAMPAIGNS_BY_STATUS = text("SELECT status, count(*) FROM campaign GROUP BY status")
+
+ACTIVE_TOTALS = text(
+    """
+    SELECT coalesce(sum(p.pending), 0), coalesce(sum(p.queued), 0), coalesce(sum(p.sent), 0),
+           coalesce(sum(p.failed), 0), coalesce(sum(p.expired), 0), coalesce(sum(p.cancelled), 0)
+      FROM campaign k JOIN campaign_progress p ON p.campaign_id = k.id
+     WHERE k.status IN ('running', 'paused')
+    """
+)
+
+# The last send, or the start while nothing was sent yet: what a stall alert compares to now.
+ACTIVE_CAMPAIGNS = text(
+    """
+    SELECT k.id, k.status, p.total, p.pending, p.queued, p.sent, p.failed, p.expired,
+           extract(epoch FROM coalesce(p.last_sent_at, k.started_at, k.created_at))
+      FROM campaign k JOIN campaign_progress p ON p.campaign_id = k.id
+     WHERE k.status IN ('running', 'paused')
+     ORDER BY k.id DESC
+     LIMIT :limit
+    """
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveCampaign:
+    id: int
+    status: str
+    total: int
+    pending: int
+    queued: int
+    sent: int
+    failed: int
+    expired: int
+    last_progress_s: float
+
+    def count(self, state: str) -> int:
+        return int(getattr(self, state))
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    by_status: dict[str, int]
+    active_totals: dict[str, int]
+    campaigns: Sequence[ActiveCampaign]
+
+
+def read_snapshot(engine: Engine, limit: int = MAX_CAMPAIGN_SERIES) -> Snapshot:
+    """Campaign counts by status, message totals of active campaigns, the newest active ones."""
+    with engine.connect() as conn:
+        by_status = {str(s): 0 for s in CampaignStatus}
+        by_status.update({status: n for status, n in conn.execute(CAMPAIGNS_BY_STATUS)})
+        totals = conn.execute(ACTIVE_TOTALS).one()
+        campaigns = [
+            ActiveCampaign(*row[:8], float(row[8] or 0))
+            for row in conn.execute(ACTIVE_CAMPAIGNS, {"limit": limit})
+        ]
+    active_totals = {str(s): int(n) for s, n in zip(MessageStatus, totals, strict=True)}
+    return Snapshot(by_status, active_totals, campaigns)
+
+
+class CampaignCollector(Collector):
+    """Gauges for a scrape: campaigns by status, active totals, per-campaign progress."""
+
+    def __init__(self, engine: Engine, limit: int = MAX_CAMPAIGN_SERIES) -> None:
+        self.engine = engine
+        self.limit = limit
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        # Registering calls describe(), not collect(): no query before the first scrape.
+        yield from families()
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            snapshot = read_snapshot(self.engine, self.limit)
+        except SQLAlchemyError as exc:
+            log.warning("campaign metrics unavailable: %s", exc)
+            return
+        yield from families(snapshot)
+
+
+def families(snapshot: Snapshot | None = None) -> tuple[GaugeMetricFamily, ...]:
+    campaigns = GaugeMetricFamily(
+        "herald_stats_campaigns", "Campaigns by status.", labels=["status"]
+    )
+    active = GaugeMetricFamily(
+        "herald_stats_active_messages",
+        "Messages of running and paused campaigns, by message status.",
+        labels=["status"],
+    )
+    progress = GaugeMetricFamily(
+        "herald_stats_campaign_messages",
+        "Messages of one running or paused campaign, by status.",
+        labels=["campaign_id", "status"],
+    )
+    recipients = GaugeMetricFamily(
+        "herald_stats_campaign_recipients",
+        "Recipients of one running or paused campaign.",
+        labels=["campaign_id"],
+    )
+    paused = GaugeMetricFamily(
+        "herald_stats_campaign_paused",
+        "1 while a running-or-paused campaign is paused, 0 while it runs.",
+        labels=["campaign_id"],
+    )
+    last = GaugeMetricFamily(
+        "herald_stats_campaign_last_progress_timestamp_seconds",
+        "When a running or paused campaign last sent a message (its start if none yet).",
+        labels=["campaign_id"],
+    )
+    if snapshot is not None:
+        for status, n in snapshot.by_status.items():
+            campaigns.add_metric([status], n)
+        for status, n in snapshot.active_totals.items():
+            active.add_metric([status], n)
+        for c in snapshot.campaigns:
+            cid = str(c.id)
+            for state in PROGRESS_STATES:
+                progress.add_metric([cid, state], c.count(state))
+            recipients.add_metric([cid], c.total)
+            paused.add_metric([cid], 1 if c.status == CampaignStatus.PAUSED else 0)
+            last.add_metric([cid], c.last_progress_s)
+    return campaigns, active, progress, recipients, paused, last
