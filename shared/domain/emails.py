@@ -12,8 +12,10 @@ from email import policy
 from email.message import EmailMessage
 
 # 7bit transfer: every part is ASCII on the wire, whatever the relay says about 8BITMIME.
-WIRE = policy.SMTP.clone(cte_type="7bit")
-WIRE_UTF8 = policy.SMTPUTF8.clone(cte_type="7bit")
+# Lines up to RFC 5322's 998: a long List-Unsubscribe URL must stay one plain line, not be
+# folded into encoded words that mail clients would not read as a URL.
+WIRE = policy.SMTP.clone(cte_type="7bit", max_line_length=998)
+WIRE_UTF8 = policy.SMTPUTF8.clone(cte_type="7bit", max_line_length=998)
 ONE_CLICK = "List-Unsubscribe=One-Click"
 
 

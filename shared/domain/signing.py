@@ -17,6 +17,7 @@ from dataclasses import dataclass
 PURPOSE = b"herald-unsubscribe:"
 PAYLOAD = re.compile(r"([1-9][0-9]{0,18}):([a-z][a-z0-9_-]{0,31})")
 MAX_TOKEN_CHARS = 200
+UNSUBSCRIBE_PATH = "/unsubscribe/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,11 @@ def sign_unsubscribe(key: str, client_id: int, channel: str) -> str:
     if not PAYLOAD.fullmatch(payload.decode()):
         raise ValueError(f"cannot sign client {client_id!r} and channel {channel!r}")
     return f"{_b64(payload)}.{_b64(_mac(key, payload))}"
+
+
+def unsubscribe_url(public_url: str, key: str, client_id: int, channel: str) -> str:
+    """The public link that opts `client_id` out of `channel`."""
+    return f"{public_url.rstrip('/')}{UNSUBSCRIBE_PATH}{sign_unsubscribe(key, client_id, channel)}"
 
 
 def verify_unsubscribe(key: str, token: str) -> OptOut | None:

@@ -34,6 +34,13 @@ def _field(data: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> An
     return value
 
 
+def _optional(data: dict[str, Any], name: str, kind: type) -> Any:
+    value = data.get(name)
+    if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+        raise DecodeError(f"field {name!r} not {kind}")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class CampaignEvent:
     campaign_id: int
@@ -54,6 +61,8 @@ class DeliveryItem:
     attempt: int
     deadline: float  # epoch seconds: campaign ends_at
     subject: str | None = None
+    html: str | None = None  # e-mail: the rendered HTML alternative
+    client_id: int | None = None  # e-mail: whom the unsubscribe link names
 
     @classmethod
     def from_dict(cls, data: Any) -> DeliveryItem:
@@ -69,6 +78,8 @@ class DeliveryItem:
             attempt=_field(data, "attempt", int),
             deadline=float(_field(data, "deadline", (int, float))),
             subject=subject,
+            html=_optional(data, "html", str),
+            client_id=_optional(data, "client_id", int),
         )
 
 
