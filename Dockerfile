@@ -1,5 +1,6 @@
 # One image for every service; the command picks it: python -m services.<name>
 FROM python:3.11-slim
+ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
 COPY pyproject.toml alembic.ini ./
 COPY shared ./shared
@@ -7,6 +8,8 @@ COPY services ./services
 COPY sandbox ./sandbox
 COPY deploy ./deploy
 COPY bench ./bench
-RUN pip install --no-cache-dir .
-ENV PYTHONUNBUFFERED=1
+RUN pip install . && useradd --system --uid 10001 --home-dir /app herald
+# Nothing in the image needs root at run time.
+USER herald
+EXPOSE 8000 9100
 CMD ["python", "-m", "services.api"]
