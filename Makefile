@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PYTEST := $(PY) -m pytest
 
-.PHONY: install run demo test unit integration e2e slow bench bench-million lint fmt migrate services up down clean
+.PHONY: tools install run demo test unit integration e2e slow bench bench-million lint fmt migrate services up down clean
 
 install: $(STAMP)
 
@@ -29,11 +29,15 @@ test: install lint unit integration e2e
 unit: install
 	$(PYTEST) -m unit tests/unit
 
-integration: install
+integration: install tools
 	$(PYTEST) -m integration tests/integration
 
-e2e: install
+e2e: install tools
 	$(PYTEST) -m e2e tests/e2e
+
+# promtool and prometheus (Debian's): the alert, dashboard and scrape tests run them.
+tools:
+	command -v promtool >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus)
 
 bench: install
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
