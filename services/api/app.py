@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 from services.api.auth import API_PREFIX, ApiContext, require_token
 from services.api.docs import OPENAPI_CONFIG, SECURITY_SCHEME, register_docs
 from services.api.errors import Api
-from services.api.resources import campaigns, clients, health, stats
+from services.api.resources import campaigns, clients, health, preview_send, stats, unsubscribe
 from shared.config import Settings
 from shared.logging import correlation_id
 from shared.outbox import OutboxBacklog
@@ -131,5 +131,7 @@ def create_app(
     api.register_blueprint(health.blp)
     api.register_blueprint(clients.blp, url_prefix=f"{API_PREFIX}/clients")
     api.register_blueprint(campaigns.blp, url_prefix=f"{API_PREFIX}/campaigns")
+    api.register_blueprint(preview_send.blp, url_prefix=f"{API_PREFIX}/campaigns")
+    api.register_blueprint(unsubscribe.blp)
     api.register_blueprint(stats.blp, url_prefix=API_PREFIX)
     return app

@@ -20,7 +20,7 @@ CHANNELS = ("http", "email")
 CLOCK = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 EDITABLE = frozenset({CampaignStatus.SCHEDULED})
 UNDELETABLE = frozenset({CampaignStatus.RUNNING, CampaignStatus.PAUSED})
-TEMPLATE_FIELDS = ("text", "subject")
+TEMPLATE_FIELDS = ("text", "subject", "html")
 
 
 def parse_clock(value: str) -> dt.time:
@@ -55,11 +55,14 @@ def window_reasons(start: dt.time | None, end: dt.time | None) -> Reasons:
     return {}
 
 
-def channel_reasons(channel: str | None, subject: str | None) -> Reasons:
-    """E-mail campaigns need a subject."""
+def channel_reasons(channel: str | None, subject: str | None, html: str | None = None) -> Reasons:
+    """E-mail campaigns need a subject; only they can have an HTML body."""
+    reasons: Reasons = {}
     if channel == "email" and not subject:
-        return {"subject": ["is required when channel is email"]}
-    return {}
+        reasons["subject"] = ["is required when channel is email"]
+    if channel is not None and channel != "email" and html:
+        reasons["html"] = ["is only for channel email"]
+    return reasons
 
 
 def template_reasons(fields: Mapping[str, str | None]) -> tuple[Reasons, dict[str, set[str]]]:
@@ -81,7 +84,9 @@ def campaign_reasons(values: Mapping[str, Any]) -> Reasons:
     reasons: Reasons = {}
     reasons.update(time_range_reasons(values.get("starts_at"), values.get("ends_at")))
     reasons.update(window_reasons(values.get("window_start"), values.get("window_end")))
-    reasons.update(channel_reasons(values.get("channel"), values.get("subject")))
+    reasons.update(
+        channel_reasons(values.get("channel"), values.get("subject"), values.get("html"))
+    )
     return reasons
 
 

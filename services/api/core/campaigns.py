@@ -38,6 +38,7 @@ ACTION_EVENTS = {
 # What a replacement (PUT) resets when the body leaves an optional field out.
 REPLACE_DEFAULTS: dict[str, Any] = {
     "subject": None,
+    "html": None,
     "filter_tags": [],
     "filter_operator_codes": [],
     "window_start": None,

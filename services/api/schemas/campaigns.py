@@ -73,6 +73,14 @@ class CampaignSchema(StrictSchema):
         validate=validate.Length(min=1, max=998),
         metadata={"description": "E-mail subject (a template); required for channel email."},
     )
+    html = Text(
+        allow_none=True,
+        validate=validate.Length(min=1, max=100_000),
+        metadata={
+            "description": "E-mail HTML alternative to text (a template whose values are "
+            "HTML-escaped); channel email only."
+        },
+    )
     filter = fields.Nested(
         FilterSchema,
         metadata={
@@ -97,7 +105,7 @@ class CampaignSchema(StrictSchema):
     started_at = fields.AwareDateTime(dump_only=True, allow_none=True)
     finished_at = fields.AwareDateTime(dump_only=True, allow_none=True)
 
-    @validates("text", "subject")
+    @validates("text", "subject", "html")
     def template_syntax(self, value: str | None, data_key: str, **_: Any) -> None:
         reasons, _extra = template_reasons({data_key: value})
         if reasons:
@@ -107,7 +115,9 @@ class CampaignSchema(StrictSchema):
     def cross_field(self, data: dict[str, Any], **_: Any) -> None:
         reasons = time_range_reasons(data.get("starts_at"), data.get("ends_at"))
         if not self.partial:
-            reasons.update(channel_reasons(data.get("channel"), data.get("subject")))
+            reasons.update(
+                channel_reasons(data.get("channel"), data.get("subject"), data.get("html"))
+            )
         if reasons:
             raise ValidationError(reasons)
 

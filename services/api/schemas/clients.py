@@ -14,6 +14,7 @@ from services.api.schemas.common import (
     Text,
     timezone_field,
 )
+from shared.domain.campaigns import CHANNELS
 from shared.domain.phones import InvalidPhone, parse_phone
 
 OPERATOR_CODE = validate.Regexp(r"^[0-9]{1,8}$", error="must be 1 to 8 digits")
@@ -44,12 +45,22 @@ class ClientSchema(StrictSchema):
         load_default=dict,
         metadata={"description": "Template variables: string keys, string/number/bool values."},
     )
+    opted_out = fields.List(
+        fields.String(validate=validate.OneOf(CHANNELS)),
+        validate=validate.Length(max=len(CHANNELS)),
+        metadata={
+            "description": "Channels the client opted out of (their unsubscribe links add to "
+            "it); never sent to on these. Left out of a PUT, it stays as it is."
+        },
+    )
     created_at = fields.AwareDateTime(dump_only=True)
     updated_at = fields.AwareDateTime(dump_only=True)
 
     @post_load
     def normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
         """Store the phone in E.164 and derive the operator code unless given."""
+        if "opted_out" in data:
+            data["opted_out"] = list(dict.fromkeys(data["opted_out"]))
         if "phone" not in data:
             return data
         try:

@@ -1,0 +1,60 @@
+"""/campaigns/{id}/test: send one preview of a campaign's message through its channel, now.
+
+The channel's messenger is the sender's own, built for this one request: the preview goes
+out exactly as a campaign message would, with the same connections settings and rules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from typing import Any, cast
+
+from flask.views import MethodView
+
+from services.api.auth import context
+from services.api.core import preview_send as core
+from services.api.errors import Blueprint
+from services.api.schemas.preview_send import TestSendResultSchema, TestSendSchema
+from services.sender.messengers.base import AsyncMessengerFactory, Messenger, MessengerFactory
+from services.sender.messengers.registry import build_registry
+from shared.config import Settings
+from shared.domain.outcomes import DeliveryResult
+from shared.messaging.envelopes import DeliveryItem
+
+blp = Blueprint(
+    "test-sends", __name__, description="Previews: one campaign message to one address."
+)
+
+
+@blp.route("/<int:campaign_id>/test")
+class CampaignTestSend(MethodView):
+    @blp.arguments(TestSendSchema)
+    @blp.response(200, TestSendResultSchema)
+    def post(self, body: dict[str, Any], campaign_id: int) -> dict[str, Any]:
+        """Send one preview of the campaign's message to an address and say how it went"""
+        deps = context()
+        deliver = deliverer(deps.settings)
+        return core.send_preview(deps.engine, campaign_id, body["address"], deliver)
+
+
+def deliverer(settings: Settings) -> core.Deliver:
+    def deliver(channel: str, item: DeliveryItem) -> DeliveryResult:
+        factory = build_registry(settings)[channel]
+        if inspect.iscoroutinefunction(factory):
+            return asyncio.run(deliver_async(cast(AsyncMessengerFactory, factory), item))
+        messenger: Messenger = cast(MessengerFactory, factory)()
+        try:
+            return messenger.send(item)
+        finally:
+            messenger.close()
+
+    return deliver
+
+
+async def deliver_async(factory: AsyncMessengerFactory, item: DeliveryItem) -> DeliveryResult:
+    messenger = await factory()
+    try:
+        return await messenger.send(item)
+    finally:
+        await messenger.close()

@@ -1,0 +1,116 @@
+"""Recipient statements for channels: find a client by address, record an opt-out, who is left out.
+
+An opt-out and the cancellation of that client's pending messages on the channel are one
+statement, so no later release can send what the recipient just refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, RowMapping, text
+
+CLIENT_BY_EMAIL = text(
+    "SELECT * FROM client WHERE lower(email) = lower(:address) ORDER BY id LIMIT 1"
+)
+
+CLIENT_BY_PHONE = text("SELECT * FROM client WHERE phone = :phone")
+
+OPT_OUT_STATE = text(
+    "SELECT email, :channel = ANY(opted_out) AS is_opted_out FROM client WHERE id = :client_id"
+)
+
+# Data-modifying CTEs all run to completion whether or not the final SELECT reads them.
+OPT_OUT = text(
+    """
+    WITH opted AS (
+        UPDATE client
+           SET opted_out = array_append(opted_out, :channel), updated_at = now()
+         WHERE id = :client_id AND NOT (:channel = ANY(opted_out))
+        RETURNING id
+    ), cancelled AS (
+        UPDATE message m
+           SET status = 'cancelled', updated_at = now()
+          FROM campaign k
+         WHERE m.client_id = :client_id AND m.status = 'pending'
+           AND k.id = m.campaign_id AND k.channel = :channel
+        RETURNING m.campaign_id
+    ), moved AS (
+        SELECT campaign_id, count(*) AS n FROM cancelled GROUP BY campaign_id
+    ), progress AS (
+        UPDATE campaign_progress p
+           SET pending = p.pending - moved.n, cancelled = p.cancelled + moved.n
+          FROM moved
+         WHERE p.campaign_id = moved.campaign_id
+        RETURNING p.campaign_id
+    )
+    SELECT EXISTS (SELECT 1 FROM client WHERE id = :client_id),
+           (SELECT count(*) FROM opted),
+           (SELECT count(*) FROM cancelled)
+    """
+)
+
+# Clients the campaign's filter matches who got no message, by reason. Before the campaign
+# starts this is a forecast; afterwards it counts whom materialisation left out (or who
+# joined the filter later and was never going to be included).
+LEFT_OUT = text(
+    """
+    SELECT count(*) FILTER (WHERE k.channel = 'email' AND c.email IS NULL),
+           count(*) FILTER (WHERE NOT (k.channel = 'email' AND c.email IS NULL)
+                              AND k.channel = ANY(c.opted_out))
+      FROM campaign k
+      JOIN client c
+        ON (cardinality(k.filter_tags) = 0 OR c.tags && k.filter_tags)
+       AND (cardinality(k.filter_operator_codes) = 0
+            OR c.operator_code = ANY(k.filter_operator_codes))
+     WHERE k.id = :campaign_id
+       AND ((k.channel = 'email' AND c.email IS NULL) OR k.channel = ANY(c.opted_out))
+       AND NOT EXISTS (
+           SELECT 1 FROM message m WHERE m.campaign_id = k.id AND m.client_id = c.id
+       )
+    """
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OptOutRecord:
+    client_exists: bool
+    newly_opted_out: bool
+    cancelled_messages: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeftOut:
+    no_address: int
+    opted_out: int
+
+
+def client_by_email(conn: Connection, address: str) -> RowMapping | None:
+    """The client with this e-mail (case-insensitive; the oldest if several share it)."""
+    return conn.execute(CLIENT_BY_EMAIL, {"address": address}).mappings().first()
+
+
+def client_by_phone(conn: Connection, phone: str) -> RowMapping | None:
+    """The client with this E.164 phone."""
+    return conn.execute(CLIENT_BY_PHONE, {"phone": phone}).mappings().first()
+
+
+def opt_out_state(conn: Connection, client_id: int, channel: str) -> RowMapping | None:
+    """The client's e-mail and whether it opted out of the channel; None if it does not exist."""
+    params = {"client_id": client_id, "channel": channel}
+    return conn.execute(OPT_OUT_STATE, params).mappings().first()
+
+
+def record_opt_out(conn: Connection, client_id: int, channel: str) -> OptOutRecord:
+    """Add the channel to the client's opt-outs (once) and cancel its pending messages there."""
+    exists, opted, cancelled = conn.execute(
+        OPT_OUT, {"client_id": client_id, "channel": channel}
+    ).one()
+    return OptOutRecord(bool(exists), opted > 0, int(cancelled))
+
+
+def left_out(conn: Connection, campaign_id: int) -> LeftOut:
+    """How many clients the filter matches that have no message, for want of an address or
+    because they opted out of the channel."""
+    no_address, opted_out = conn.execute(LEFT_OUT, {"campaign_id": campaign_id}).one()
+    return LeftOut(int(no_address), int(opted_out))
