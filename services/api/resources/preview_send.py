@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from typing import Any, cast
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from flask.views import MethodView
 
@@ -16,7 +17,6 @@ from services.api.auth import context
 from services.api.core import preview_send as core
 from services.api.errors import Blueprint
 from services.api.schemas.preview_send import TestSendResultSchema, TestSendSchema
-from services.sender.messengers.base import AsyncMessengerFactory, Messenger, MessengerFactory
 from services.sender.messengers.registry import build_registry
 from shared.config import Settings
 from shared.domain.outcomes import DeliveryResult
@@ -40,10 +40,11 @@ class CampaignTestSend(MethodView):
 
 def deliverer(settings: Settings) -> core.Deliver:
     def deliver(channel: str, item: DeliveryItem) -> DeliveryResult:
-        factory = build_registry(settings)[channel]
+        # A channel's factory makes a blocking messenger, or (a coroutine) an async one.
+        factory: Callable[[], Any] = build_registry(settings)[channel]
         if inspect.iscoroutinefunction(factory):
-            return asyncio.run(deliver_async(cast(AsyncMessengerFactory, factory), item))
-        messenger: Messenger = cast(MessengerFactory, factory)()
+            return asyncio.run(deliver_async(factory, item))
+        messenger = factory()
         try:
             return messenger.send(item)
         finally:
@@ -52,7 +53,9 @@ def deliverer(settings: Settings) -> core.Deliver:
     return deliver
 
 
-async def deliver_async(factory: AsyncMessengerFactory, item: DeliveryItem) -> DeliveryResult:
+async def deliver_async(
+    factory: Callable[[], Awaitable[Any]], item: DeliveryItem
+) -> DeliveryResult:
     messenger = await factory()
     try:
         return await messenger.send(item)
