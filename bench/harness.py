@@ -76,10 +76,10 @@ def progress_bar(done: int, total: int, rate: float, width: int = 40) -> str:
     return f"[{bar}] {done:>9,}/{total:,} {share:6.1%} {rate:8,.0f}/s"
 
 
-def watch(api_url: str, token: str, campaign_id: int, timeout: float = 3600) -> dict:
-    """Redraw a progress bar from the stats endpoint until the campaign is over."""
+def watch(api_url: str, token: str, campaign_id: int, stall_s: float = 120) -> dict:
+    """Redraw a progress bar from the stats endpoint until the campaign is over (or stalls)."""
     headers = {"Authorization": f"Bearer {token}"}
-    deadline = time.monotonic() + timeout
+    last_done, last_change = -1, time.monotonic()
     while True:
         stats = requests.get(
             f"{api_url}/api/v1/campaigns/{campaign_id}/stats", headers=headers, timeout=10
@@ -87,7 +87,12 @@ def watch(api_url: str, token: str, campaign_id: int, timeout: float = 3600) -> 
         done = stats["total"] - stats["pending"] - stats["queued"]
         line = progress_bar(done, stats["total"], stats.get("rate_per_s") or 0.0)
         print(f"\r{line} {stats['status']:<10}", end="", flush=True)
-        if stats["status"] in ("completed", "expired", "cancelled") or time.monotonic() > deadline:
+        if stats["status"] in ("completed", "expired", "cancelled"):
             print()
+            return stats
+        if done != last_done:
+            last_done, last_change = done, time.monotonic()
+        elif time.monotonic() - last_change > stall_s:
+            print(f"\nno progress for {stall_s:.0f} s: giving up")
             return stats
         time.sleep(0.5)
