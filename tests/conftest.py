@@ -18,7 +18,7 @@ from shared.db.migrate import upgrade
 TEST_DATABASE_URL = os.environ.get(
     "HERALD_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/herald_test"
 )
-TEST_VHOST = "herald_test"
+TEST_VHOST = os.environ.get("HERALD_TEST_VHOST", "herald_test")
 TEST_AMQP_URL = f"amqp://guest:guest@127.0.0.1:5672/{TEST_VHOST}"
 WRITE_TOKEN = "test-write-token"
 READ_TOKEN = "test-read-token"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,8 +18,10 @@ from shared.db.migrate import upgrade
 from tests.conftest import WRITE_TOKEN, reset_vhost
 from tests.support.api_client import ApiClient
 
-E2E_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/herald_e2e"
-E2E_VHOST = "herald_e2e"
+E2E_DATABASE_URL = os.environ.get(
+    "HERALD_E2E_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/herald_e2e"
+)
+E2E_VHOST = os.environ.get("HERALD_E2E_VHOST", "herald_e2e")
 GATEWAY_TOKEN = "e2e-gateway-token"
 
 
