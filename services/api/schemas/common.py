@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.resources
 import math
+import re
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
@@ -29,8 +30,18 @@ class StrictSchema(Schema):
         unknown = RAISE
 
 
+# PostgreSQL text cannot hold NUL; the spec says so, so clients and fuzzers know it.
+NO_NUL_PATTERN = "^[^\\x00]*$"
+
+
 class Text(fields.String):
     """A string PostgreSQL can store: no NUL characters."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # A Regexp validator documents its own pattern; the two would not combine.
+        if not any(isinstance(getattr(v, "regex", None), re.Pattern) for v in self.validators):
+            self.metadata = {"pattern": NO_NUL_PATTERN, **self.metadata}
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
@@ -41,6 +52,19 @@ class Text(fields.String):
 
 class Scalar(fields.Field):
     """A template value: a string, a finite number or a boolean."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "metadata",
+            {
+                "anyOf": [
+                    {"type": "string", "pattern": NO_NUL_PATTERN},
+                    {"type": "number"},
+                    {"type": "boolean"},
+                ]
+            },
+        )
+        super().__init__(**kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         if isinstance(value, str):
