@@ -1,4 +1,4 @@
-"""Composition root: campaign-event consumer thread + tick loop (start, release, close, finish).
+"""Composition root: campaign-event consumer thread + tick loop (start, windows, release, finish).
 
 Campaign state lives in PostgreSQL; events only wake the loop early, so a lost or
 duplicated event changes nothing.
@@ -16,9 +16,7 @@ from pika.adapters.blocking_connection import BlockingConnection
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from services.scheduler import metrics
-from services.scheduler.lifecycle import close_unsendable, finish_done, start_due
-from services.scheduler.releaser import release_due
+from services.scheduler.ticker import HELD_ROUTING_KEY, Ticker
 from shared.config import Settings
 from shared.db.engine import make_engine
 from shared.logging import configure
@@ -31,26 +29,18 @@ from shared.metrics import serve
 log = logging.getLogger("services.scheduler")
 
 
-def tick(engine: Engine, publisher: ConfirmingPublisher, settings: Settings) -> int:
-    """One pass over every campaign; returns how many messages were released."""
-    with metrics.TICK_SECONDS.time():
-        start_due(engine)
-        close_unsendable(engine)
-        released = release_due(engine, publisher, settings)
-        finish_done(engine)
-    return released
-
-
 class Scheduler:
     def __init__(self, settings: Settings, engine: Engine) -> None:
         self.settings = settings
         self.engine = engine
+        self.ticker = Ticker.from_settings(settings)
         self.wake = threading.Event()
         self.stopping = threading.Event()
 
     def on_event(self, delivery: Delivery, session: Session) -> None:
         session.ack(delivery)
-        self.wake.set()
+        if delivery.routing_key != HELD_ROUTING_KEY:  # our own snapshot changes nothing
+            self.wake.set()
 
     def run(self) -> None:
         backoff = Backoff()
@@ -82,7 +72,7 @@ class Scheduler:
     def _loop(self, connection: BlockingConnection, publisher: ConfirmingPublisher) -> None:
         while not self.stopping.is_set():
             self.wake.clear()
-            released = tick(self.engine, publisher, self.settings)
+            released = self.ticker.tick(self.engine, publisher)
             if released >= self.settings.release_per_tick:
                 continue
             deadline = time.monotonic() + self.settings.tick_interval_s

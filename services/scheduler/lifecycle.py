@@ -5,11 +5,19 @@ from __future__ import annotations
 import logging
 import time
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
 from services.scheduler import metrics
+from services.scheduler.windows import next_check, window_of, zone_openings
 from shared.db.queries.messages import close_pending, finish_campaigns, materialise
-from shared.db.queries.scheduling import closable, expire_idle, lock_next_due_to_start, mark_running
+from shared.db.queries.scheduling import (
+    campaign_window,
+    closable,
+    expire_idle,
+    lock_next_due_to_start,
+    mark_running,
+)
+from shared.db.queries.windows import save_window
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +25,8 @@ log = logging.getLogger(__name__)
 def start_due(engine: Engine) -> list[int]:
     """Materialise and start every scheduled campaign whose starts_at has passed.
 
-    Recipients are fixed here, at the start: clients imported later do not join.
+    Recipients are fixed here, at the start: clients imported later do not join. Each message
+    waits for its zone's send window from the start.
     """
     started = []
     while True:
@@ -26,7 +35,12 @@ def start_due(engine: Engine) -> list[int]:
             if campaign_id is None:
                 return started
             began = time.monotonic()
-            count = materialise(conn, campaign_id)
+            window_start, window_end, ends_at = campaign_window(conn, campaign_id)
+            window = window_of(window_start, window_end)
+            now = conn.execute(select(func.now())).scalar_one()
+            openings, fallback = zone_openings(now, window)
+            count = materialise(conn, campaign_id, openings, fallback)
+            save_window(conn, campaign_id, window, ends_at, next_check(now, window))
             mark_running(conn, campaign_id)
         metrics.MATERIALISED.inc(count)
         metrics.MATERIALISE_SECONDS.observe(time.monotonic() - began)

@@ -7,21 +7,47 @@ message id (the idempotency key) absorbs that duplicate.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import astuple
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
 
 from services.scheduler import metrics
 from shared.config import Settings
-from shared.db.queries.messages import DueMessage, claim_due
-from shared.db.queries.scheduling import Releasable, releasable
-from shared.domain.templates import render
+from shared.db.queries.messages import DueMessage, claim_due, count_due
+from shared.db.queries.scheduling import (
+    Releasable,
+    lock_channel,
+    lock_releasable,
+    prune_releases,
+    record_release,
+    releasable,
+    released_since,
+    save_campaign_buckets,
+    save_channel,
+)
+from shared.domain.templates import render, render_html
+from shared.domain.throttle import (
+    Bucket,
+    ChannelLimits,
+    available,
+    batch_size,
+    fair_split,
+    queue_cap,
+    refill,
+    take,
+    window_room,
+)
 from shared.messaging.envelopes import DeliveryBatch, DeliveryItem
 from shared.messaging.publisher import ConfirmingPublisher
 from shared.messaging.topology import DELIVERIES_EXCHANGE
 
 log = logging.getLogger(__name__)
+
+NO_LIMITS = ChannelLimits()
 
 
 def template_values(message: DueMessage) -> dict[str, object]:
@@ -45,6 +71,8 @@ def to_item(campaign: Releasable, message: DueMessage) -> DeliveryItem:
         attempt=1,
         deadline=campaign.ends_at.timestamp(),
         subject=render(campaign.subject, values) if campaign.subject else None,
+        html=render_html(campaign.html, values) if campaign.html else None,
+        client_id=message.client_id,
     )
 
 
@@ -53,29 +81,133 @@ def chunks(items: Sequence[DeliveryItem], size: int) -> Iterator[tuple[DeliveryI
         yield tuple(items[start : start + size])
 
 
-def release_campaign(
-    engine: Engine, publisher: ConfirmingPublisher, campaign: Releasable, settings: Settings
+def publish_campaign(
+    conn: Connection,
+    publisher: ConfirmingPublisher,
+    campaign: Releasable,
+    count: int,
+    settings: Settings,
 ) -> int:
-    """Release up to this tick's budget of one campaign; returns how many messages."""
-    budget = min(settings.release_per_tick, settings.max_queued_per_campaign - campaign.queued)
-    if budget <= 0:
-        return 0
-    with engine.begin() as conn:
-        due = claim_due(conn, campaign.id, budget)
-        items = [to_item(campaign, message) for message in due]
-        headers: dict[str, object] = {"x-campaign-id": campaign.id}
-        if campaign.correlation_id:
-            headers["x-correlation-id"] = campaign.correlation_id
-        for batch in chunks(items, settings.batch_size):
-            body = DeliveryBatch(campaign.id, campaign.channel, batch).encode()
-            publisher.publish(DELIVERIES_EXCHANGE, campaign.channel, body, headers=headers)
-            metrics.BATCHES.labels(campaign.channel).inc()
-    metrics.RELEASED.labels(campaign.channel).inc(len(items))
+    """Claim up to `count` due messages of the campaign and publish them; returns how many."""
+    due = claim_due(conn, campaign.id, count, windowed=campaign.windowed)
+    items = [to_item(campaign, message) for message in due]
+    headers: dict[str, object] = {"x-campaign-id": campaign.id}
+    if campaign.correlation_id:
+        headers["x-correlation-id"] = campaign.correlation_id
+    size = batch_size(campaign.rate_limit, settings.tick_interval_s, settings.batch_size)
+    for batch in chunks(items, size):
+        body = DeliveryBatch(campaign.id, campaign.channel, batch).encode()
+        publisher.publish(DELIVERIES_EXCHANGE, campaign.channel, body, headers=headers)
+        metrics.BATCHES.labels(campaign.channel).inc()
     return len(items)
 
 
-def release_due(engine: Engine, publisher: ConfirmingPublisher, settings: Settings) -> int:
+def release_channel(
+    engine: Engine,
+    publisher: ConfirmingPublisher,
+    settings: Settings,
+    channel: str,
+    limits: ChannelLimits,
+    turn: int = 0,
+) -> int:
+    """Release one tick's budget of a channel, shared fairly by its campaigns; returns how many.
+
+    One transaction holds the channel's bucket and its campaigns' rows, so whichever
+    scheduler gets them spends the shared budget and writes it back.
+    """
+    with engine.begin() as conn:
+        state = lock_channel(conn, channel)
+        if state is None:
+            return 0
+        campaigns = lock_releasable(conn, channel)
+        buckets = {
+            c.id: refill(campaign_bucket(c, state.now), state.now, c.rate_limit)
+            for c in campaigns
+            if c.rate_limit
+        }
+        allowed = {c.id: allowance(c, buckets.get(c.id), settings) for c in campaigns}
+        bucket = None
+        if limits.per_second:
+            bucket = refill(Bucket(state.tokens, state.refilled_at), state.now, limits.per_second)
+        budget = channel_budget(conn, channel, limits, bucket)
+        shares = share_out(conn, campaigns, allowed, budget, turn)
+        released = {
+            c.id: publish_campaign(conn, publisher, c, shares[c.id], settings)
+            for c in campaigns
+            if shares[c.id] > 0
+        }
+        total = sum(released.values())
+        save_campaign_buckets(
+            conn, {cid: astuple(take(b, released.get(cid, 0))) for cid, b in buckets.items()}
+        )
+        if bucket is not None:
+            save_channel(conn, channel, *astuple(take(bucket, total)))
+        if limits.windows and total:
+            record_release(conn, channel, total)
+    metrics.RELEASED.labels(channel).inc(total)
+    return total
+
+
+def campaign_bucket(campaign: Releasable, now: dt.datetime) -> Bucket:
+    return Bucket(campaign.tokens, campaign.refilled_at or now)
+
+
+def allowance(campaign: Releasable, bucket: Bucket | None, settings: Settings) -> int:
+    """The most this campaign may release this tick: its rate, its queue room, the tick cap."""
+    room = queue_cap(campaign.rate_limit, settings.max_queued_per_campaign) - campaign.queued
+    tokens = available(bucket) if bucket is not None else settings.release_per_tick
+    return max(0, min(settings.release_per_tick, room, tokens))
+
+
+def channel_budget(
+    conn: Connection, channel: str, limits: ChannelLimits, bucket: Bucket | None
+) -> int | None:
+    """What the channel's ceilings allow this tick; None when it has none."""
+    budgets = [available(bucket)] if bucket is not None else []
+    for count, seconds in limits.windows:
+        budgets.append(window_room(count, released_since(conn, channel, seconds)))
+    return min(budgets, default=None)
+
+
+def share_out(
+    conn: Connection,
+    campaigns: Sequence[Releasable],
+    allowed: Mapping[int, int],
+    budget: int | None,
+    turn: int,
+) -> dict[int, int]:
+    """Each campaign's part of the channel budget; a campaign with little due leaves the rest."""
+    if budget is None or budget >= sum(allowed.values()):
+        return dict(allowed)
+    if len(campaigns) == 1:
+        return {campaigns[0].id: min(budget, allowed[campaigns[0].id])}
+    wants = {
+        c.id: count_due(conn, c.id, allowed[c.id], windowed=c.windowed) if allowed[c.id] else 0
+        for c in campaigns
+    }
+    return fair_split(budget, wants, turn)
+
+
+def release_due(
+    engine: Engine,
+    publisher: ConfirmingPublisher,
+    settings: Settings,
+    limits: Mapping[str, ChannelLimits] | None = None,
+    turn: int = 0,
+) -> int:
     """Release every running campaign's due messages for this tick; returns how many."""
     with engine.connect() as conn:
-        campaigns = releasable(conn)
-    return sum(release_campaign(engine, publisher, c, settings) for c in campaigns)
+        channels = sorted({c.channel for c in releasable(conn)})
+    limits = limits or {}
+    return sum(
+        release_channel(engine, publisher, settings, ch, limits.get(ch, NO_LIMITS), turn)
+        for ch in channels
+    )
+
+
+def prune_channel_releases(engine: Engine, limits: Mapping[str, ChannelLimits]) -> None:
+    """Forget releases older than every rolling window of their channel."""
+    with engine.begin() as conn:
+        for channel, found in limits.items():
+            if found.windows:
+                prune_releases(conn, channel, found.longest_window_s)

@@ -47,6 +47,21 @@ def take(bucket: Bucket, count: int) -> Bucket:
     return Bucket(bucket.tokens - count, bucket.at)
 
 
+def queue_cap(rate: float | None, max_queued: int, seconds: float = 2.0) -> int:
+    """Most messages of a campaign out at once: a throttled one keeps only seconds' worth,
+    so a pause or a new rate takes effect within them."""
+    if rate is None:
+        return max_queued
+    return min(max_queued, max(1, math.ceil(rate * seconds)))
+
+
+def batch_size(rate: float | None, tick_s: float, largest: int) -> int:
+    """Items per delivery batch: a slow rate goes out in small batches, one tick's worth."""
+    if rate is None:
+        return largest
+    return min(largest, max(1, math.ceil(rate * tick_s)))
+
+
 @dataclass(frozen=True, slots=True)
 class ChannelLimits:
     """A channel's ceilings: messages per second, and (count, seconds) rolling windows."""

@@ -8,8 +8,10 @@ from shared.domain.throttle import (
     Bucket,
     ChannelLimits,
     available,
+    batch_size,
     fair_split,
     parse_channel_limits,
+    queue_cap,
     refill,
     take,
     window_room,
@@ -126,3 +128,19 @@ def test_malformed_channel_limits_are_refused(rates, windows):
 
 def test_a_rolling_window_allows_what_is_left_of_it():
     assert (window_room(2000, 1990), window_room(2000, 2100)) == (10, 0)
+
+
+def test_a_throttled_campaign_keeps_two_seconds_of_messages_out():
+    assert (queue_cap(50, 20_000), queue_cap(0.2, 20_000), queue_cap(None, 20_000)) == (
+        100,
+        1,
+        20_000,
+    )
+
+
+def test_slow_rates_go_out_in_batches_of_one_tick():
+    assert (batch_size(20, 0.2, 100), batch_size(5000, 0.2, 100), batch_size(None, 0.2, 100)) == (
+        4,
+        100,
+        100,
+    )

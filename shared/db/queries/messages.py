@@ -6,22 +6,30 @@ transaction, so the counters are exact without ever counting rows.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP
 from sqlalchemy.engine import Connection
 from sqlalchemy.types import BigInteger, Float, Integer, Text
 
 from shared.messaging.envelopes import Outcome
 
+# Windowed campaigns pass each zone's next opening: a recipient whose window is shut waits
+# with not_before at the opening, and one whose next opening is past ends_at is expired at
+# once. Zones missing from the list (or clients without one) take `fallback`; without a
+# window every message is due at once (not_before NULL).
 MATERIALISE = text(
     """
-    WITH inserted AS (
-        INSERT INTO message (campaign_id, client_id)
-        SELECT k.id, c.id
+    WITH opening AS (
+        SELECT * FROM unnest(:zones, :openings) AS o(zone, at)
+    ), inserted AS (
+        INSERT INTO message (campaign_id, client_id, not_before, status)
+        SELECT k.id, c.id, coalesce(o.at, :fallback),
+               CASE WHEN coalesce(o.at, :fallback) >= k.ends_at THEN 'expired' ELSE 'pending' END
         FROM campaign k
         JOIN client c
           ON (cardinality(k.filter_tags) = 0 OR c.tags && k.filter_tags)
@@ -29,26 +37,44 @@ MATERIALISE = text(
               OR c.operator_code = ANY(k.filter_operator_codes))
          AND (k.channel <> 'email' OR c.email IS NOT NULL)
          AND NOT (k.channel = ANY(c.opted_out))
+        LEFT JOIN opening o ON o.zone = c.timezone
         WHERE k.id = :campaign_id
         ORDER BY c.id
         ON CONFLICT (campaign_id, client_id) DO NOTHING
-        RETURNING 1
-    ), n AS (SELECT count(*) AS n FROM inserted)
+        RETURNING status
+    ), n AS (
+        SELECT count(*) AS n, count(*) FILTER (WHERE status = 'expired') AS expired
+          FROM inserted
+    )
     UPDATE campaign_progress p
-       SET total = p.total + n.n, pending = p.pending + n.n
+       SET total = p.total + n.n, pending = p.pending + n.n - n.expired,
+           expired = p.expired + n.expired
       FROM n
      WHERE p.campaign_id = :campaign_id
     RETURNING n.n
     """
+).bindparams(
+    bindparam("zones", type_=ARRAY(Text)),
+    bindparam("openings", type_=ARRAY(TIMESTAMP(timezone=True))),
+    bindparam("fallback", type_=TIMESTAMP(timezone=True)),
 )
 
+# Due: pending with not_before passed, walked in due order along ix_message_due (whose key
+# reads a NULL not_before as -infinity). A windowed campaign's messages without a not_before
+# (held, or sent back for another try) wait until the scheduler gives them their opening.
+DUE = """
+    campaign_id = :campaign_id AND status = 'pending'
+    AND coalesce(not_before, '-infinity'::timestamptz)
+        BETWEEN CASE WHEN :windowed THEN 'epoch'::timestamptz ELSE '-infinity'::timestamptz END
+            AND now()
+"""
+
 CLAIM_DUE = text(
-    """
+    f"""
     WITH due AS (
         SELECT id FROM message
-         WHERE campaign_id = :campaign_id AND status = 'pending'
-           AND (not_before IS NULL OR not_before <= now())
-         ORDER BY id
+         WHERE {DUE}
+         ORDER BY coalesce(not_before, '-infinity'::timestamptz), id
          LIMIT :limit
          FOR UPDATE SKIP LOCKED
     ), claimed AS (
@@ -58,9 +84,18 @@ CLAIM_DUE = text(
          WHERE m.id = due.id
         RETURNING m.id, m.client_id
     )
-    SELECT claimed.id, c.phone, c.email, c.operator_code, c.timezone, c.attributes
+    SELECT claimed.id, c.phone, c.email, c.operator_code, c.timezone, c.attributes,
+           claimed.client_id
       FROM claimed JOIN client c ON c.id = claimed.client_id
      ORDER BY claimed.id
+    """
+)
+
+COUNT_DUE = text(
+    f"""
+    SELECT count(*) FROM (
+        SELECT 1 FROM message WHERE {DUE} LIMIT :limit
+    ) due
     """
 )
 
@@ -91,9 +126,12 @@ CLOSE_PENDING = text(
     """
 ).bindparams(bindparam("campaign_ids", type_=ARRAY(BigInteger)))
 
-# Only queued messages take an outcome: a replayed or duplicate outcome finds the message
-# already final and changes nothing, so counts stay exact under redelivery. A "held"
-# outcome (not sent because the campaign was paused) puts the message back to pending.
+# Only messages not yet final take an outcome: a replayed or duplicate outcome finds the
+# message already final and changes nothing, so counts stay exact under redelivery. A
+# "held" outcome (not sent because the campaign was paused) puts the message back to
+# pending. Pending rows qualify too: the scheduler publishes a batch before its claim
+# commits, and locking them makes an early outcome wait for that commit instead of
+# missing a row that is still pending in this statement's snapshot.
 APPLY_OUTCOMES = text(
     """
     WITH v AS (
@@ -101,18 +139,26 @@ APPLY_OUTCOMES = text(
                attempt, error, at
           FROM unnest(:ids, :statuses, :attempts, :errors, :ats)
                AS v(id, status, attempt, error, at)
+    ), locked AS (
+        SELECT m.id, m.status AS old_status
+          FROM message m
+         WHERE m.id = ANY(:ids) AND m.status IN ('pending', 'queued')
+         ORDER BY m.id
+           FOR UPDATE
     ), applied AS (
         UPDATE message m
            SET status = v.status, attempts = v.attempt, last_error = v.error,
                sent_at = CASE WHEN v.status = 'sent' THEN to_timestamp(v.at) END,
                queued_at = CASE WHEN v.status = 'pending' THEN NULL ELSE m.queued_at END,
                updated_at = now()
-          FROM v
-         WHERE m.id = v.id AND m.status = 'queued'
-        RETURNING m.campaign_id, m.status, m.sent_at
+          FROM v JOIN locked ON locked.id = v.id
+         WHERE m.id = v.id
+        RETURNING m.campaign_id, m.status, m.sent_at, locked.old_status
     ), agg AS (
         SELECT campaign_id,
                count(*) AS n,
+               count(*) FILTER (WHERE old_status = 'queued') AS from_queued,
+               count(*) FILTER (WHERE old_status = 'pending') AS from_pending,
                count(*) FILTER (WHERE status = 'sent') AS sent,
                count(*) FILTER (WHERE status = 'failed') AS failed,
                count(*) FILTER (WHERE status = 'expired') AS expired,
@@ -121,9 +167,10 @@ APPLY_OUTCOMES = text(
           FROM applied GROUP BY campaign_id
     )
     UPDATE campaign_progress p
-       SET queued = p.queued - agg.n, sent = p.sent + agg.sent,
-           failed = p.failed + agg.failed, expired = p.expired + agg.expired,
-           pending = p.pending + agg.held,
+       SET queued = p.queued - agg.from_queued,
+           pending = p.pending - agg.from_pending + agg.held,
+           sent = p.sent + agg.sent, failed = p.failed + agg.failed,
+           expired = p.expired + agg.expired,
            first_sent_at = LEAST(p.first_sent_at, agg.first_sent),
            last_sent_at = GREATEST(p.last_sent_at, agg.last_sent)
       FROM agg
@@ -161,19 +208,45 @@ class DueMessage:
     operator_code: str
     timezone: str
     attributes: dict[str, Any]
+    client_id: int | None = None
 
 
-def materialise(conn: Connection, campaign_id: int) -> int:
-    """Create one pending message per matching client in one statement; returns how many."""
-    return int(conn.execute(MATERIALISE, {"campaign_id": campaign_id}).scalar_one())
+def materialise(
+    conn: Connection,
+    campaign_id: int,
+    openings: Mapping[str, dt.datetime] | None = None,
+    fallback: dt.datetime | None = None,
+) -> int:
+    """Create one message per matching client in one statement; returns how many.
+
+    With `openings` (zone -> next opening of the campaign's window) each message waits for its
+    zone's opening (`fallback` for other zones); those opening after ends_at are expired.
+    """
+    openings = openings or {}
+    params = {
+        "campaign_id": campaign_id,
+        "zones": list(openings),
+        "openings": list(openings.values()),
+        "fallback": fallback,
+    }
+    return int(conn.execute(MATERIALISE, params).scalar_one())
 
 
-def claim_due(conn: Connection, campaign_id: int, limit: int) -> list[DueMessage]:
+def claim_due(
+    conn: Connection, campaign_id: int, limit: int, *, windowed: bool = False
+) -> list[DueMessage]:
     """Mark up to `limit` due pending messages queued and return them with their client."""
-    rows = conn.execute(CLAIM_DUE, {"campaign_id": campaign_id, "limit": limit}).all()
+    params = {"campaign_id": campaign_id, "limit": limit, "windowed": windowed}
+    rows = conn.execute(CLAIM_DUE, params).all()
     if rows:
         move_counters(conn, campaign_id, from_pending=len(rows), to_queued=len(rows))
     return [DueMessage(*row) for row in rows]
+
+
+def count_due(conn: Connection, campaign_id: int, limit: int, *, windowed: bool = False) -> int:
+    """How many messages are due, counting no further than `limit`."""
+    params = {"campaign_id": campaign_id, "limit": limit, "windowed": windowed}
+    return int(conn.execute(COUNT_DUE, params).scalar_one())
 
 
 def move_counters(

@@ -1,12 +1,19 @@
-"""Statements the scheduler runs each tick over campaigns: start, find releasable, find closable."""
+"""Statements the scheduler runs each tick over campaigns: start, release, close, keep windows.
+
+Window and bucket state lives in campaign_schedule and channel_bucket, read and written under
+row locks, so any number of schedulers share one budget per campaign and per channel.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP
 from sqlalchemy.engine import Connection
+from sqlalchemy.types import BigInteger, Double
 
 DUE_TO_START = text(
     """
@@ -25,11 +32,83 @@ MARK_RUNNING = text(
     """
 )
 
-RELEASABLE = text(
-    """
-    SELECT k.id, k.channel, k.text, k.subject, k.ends_at, p.queued, k.correlation_id
-      FROM campaign k JOIN campaign_progress p ON p.campaign_id = k.id
+CAMPAIGN_WINDOW = text(
+    "SELECT window_start, window_end, ends_at FROM campaign WHERE id = :campaign_id"
+)
+
+RELEASABLE_COLUMNS = """
+    k.id, k.channel, k.text, k.subject, k.ends_at, p.queued, k.correlation_id, k.rate_limit,
+    k.window_start IS NOT NULL, coalesce(s.tokens, 0), coalesce(s.refilled_at, now()), k.html
+"""
+RELEASABLE_FROM = """
+      FROM campaign k
+      JOIN campaign_progress p ON p.campaign_id = k.id
+      LEFT JOIN campaign_schedule s ON s.campaign_id = k.id
      WHERE k.status = 'running' AND p.pending > 0 AND k.ends_at > now()
+"""
+
+RELEASABLE = text(f"SELECT {RELEASABLE_COLUMNS} {RELEASABLE_FROM} ORDER BY k.id")
+
+# One scheduler releases a campaign at a time: the others skip the rows it holds, and a
+# pause or an edit waits for the release under way, then bites on the next tick.
+LOCK_RELEASABLE = text(
+    f"""
+    SELECT {RELEASABLE_COLUMNS} {RELEASABLE_FROM} AND k.channel = :channel
+     ORDER BY k.id
+       FOR UPDATE OF k SKIP LOCKED
+    """
+)
+
+SAVE_CAMPAIGN_BUCKETS = text(
+    """
+    INSERT INTO campaign_schedule (campaign_id, tokens, refilled_at)
+    SELECT * FROM unnest(:ids, :tokens, :refilled) AS b(campaign_id, tokens, refilled_at)
+    ON CONFLICT (campaign_id)
+    DO UPDATE SET tokens = excluded.tokens, refilled_at = excluded.refilled_at
+    """
+).bindparams(
+    bindparam("ids", type_=ARRAY(BigInteger)),
+    bindparam("tokens", type_=ARRAY(Double)),
+    bindparam("refilled", type_=ARRAY(TIMESTAMP(timezone=True))),
+)
+
+ADD_CHANNEL = text("INSERT INTO channel_bucket (channel) VALUES (:channel) ON CONFLICT DO NOTHING")
+
+# The channel's row lock makes releasing one channel one scheduler's job at a time.
+LOCK_CHANNEL = text(
+    """
+    SELECT tokens, refilled_at, now() FROM channel_bucket
+     WHERE channel = :channel
+       FOR UPDATE SKIP LOCKED
+    """
+)
+
+SAVE_CHANNEL = text(
+    "UPDATE channel_bucket SET tokens = :tokens, refilled_at = :refilled_at"
+    " WHERE channel = :channel"
+)
+
+RELEASED_SINCE = text(
+    """
+    SELECT coalesce(sum(count), 0) FROM channel_release
+     WHERE channel = :channel AND released_at > now() - make_interval(secs => :seconds)
+    """
+)
+
+RECORD_RELEASE = text("INSERT INTO channel_release (channel, count) VALUES (:channel, :count)")
+
+PRUNE_RELEASES = text(
+    """
+    DELETE FROM channel_release
+     WHERE channel = :channel AND released_at <= now() - make_interval(secs => :seconds)
+    """
+)
+
+# Paused or cancelled campaigns with messages still out: senders hold what they get of them.
+HELD = text(
+    """
+    SELECT k.id FROM campaign k JOIN campaign_progress p ON p.campaign_id = k.id
+     WHERE k.status IN ('paused', 'cancelled') AND p.queued > 0
      ORDER BY k.id
     """
 )
@@ -65,6 +144,18 @@ class Releasable:
     ends_at: dt.datetime
     queued: int
     correlation_id: str | None = None
+    rate_limit: int | None = None
+    windowed: bool = False
+    tokens: float = 0.0
+    refilled_at: dt.datetime | None = None
+    html: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelState:
+    tokens: float
+    refilled_at: dt.datetime
+    now: dt.datetime
 
 
 def lock_next_due_to_start(conn: Connection) -> int | None:
@@ -91,3 +182,62 @@ def closable(conn: Connection) -> dict[str, list[int]]:
 
 def expire_idle(conn: Connection) -> None:
     conn.execute(EXPIRE_IDLE)
+
+
+def campaign_window(
+    conn: Connection, campaign_id: int
+) -> tuple[dt.time | None, dt.time | None, dt.datetime]:
+    """The campaign's send window (start, end) and its ends_at."""
+    start, end, ends_at = conn.execute(CAMPAIGN_WINDOW, {"campaign_id": campaign_id}).one()
+    return start, end, ends_at
+
+
+def lock_releasable(conn: Connection, channel: str) -> list[Releasable]:
+    """Lock the channel's releasable campaigns that no other scheduler holds."""
+    return [Releasable(*row) for row in conn.execute(LOCK_RELEASABLE, {"channel": channel})]
+
+
+def save_campaign_buckets(
+    conn: Connection, buckets: Mapping[int, tuple[float, dt.datetime]]
+) -> None:
+    """Write back each campaign's token bucket (tokens, refilled_at)."""
+    if not buckets:
+        return
+    conn.execute(
+        SAVE_CAMPAIGN_BUCKETS,
+        {
+            "ids": list(buckets),
+            "tokens": [tokens for tokens, _ in buckets.values()],
+            "refilled": [at for _, at in buckets.values()],
+        },
+    )
+
+
+def lock_channel(conn: Connection, channel: str) -> ChannelState | None:
+    """Lock the channel's bucket; None while another scheduler is releasing the channel."""
+    conn.execute(ADD_CHANNEL, {"channel": channel})
+    row = conn.execute(LOCK_CHANNEL, {"channel": channel}).one_or_none()
+    return ChannelState(*row) if row else None
+
+
+def save_channel(conn: Connection, channel: str, tokens: float, refilled_at: dt.datetime) -> None:
+    conn.execute(SAVE_CHANNEL, {"channel": channel, "tokens": tokens, "refilled_at": refilled_at})
+
+
+def released_since(conn: Connection, channel: str, seconds: float) -> int:
+    """Messages of the channel released in the last `seconds`."""
+    return int(conn.execute(RELEASED_SINCE, {"channel": channel, "seconds": seconds}).scalar_one())
+
+
+def record_release(conn: Connection, channel: str, count: int) -> None:
+    conn.execute(RECORD_RELEASE, {"channel": channel, "count": count})
+
+
+def prune_releases(conn: Connection, channel: str, older_than_s: float) -> None:
+    """Forget the channel's releases that no rolling window counts any more."""
+    conn.execute(PRUNE_RELEASES, {"channel": channel, "seconds": older_than_s})
+
+
+def held_campaigns(conn: Connection) -> list[int]:
+    """Paused or cancelled campaigns that still have messages queued."""
+    return list(conn.execute(HELD).scalars())
