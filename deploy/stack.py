@@ -24,6 +24,7 @@ from shared.db.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
 METRICS_PORT_BASE = 9100  # scheduler; stats is base + 1, sender i is base + 10 + i
+SENDER_CHANNELS = "http,email"
 
 
 @dataclass
@@ -54,7 +55,12 @@ class Stack:
 
     def add_sender(self, index: int) -> None:
         port = self.metrics_base + 10 + index
-        self.add(f"sender-{index + 1}", "services.sender", {"HERALD_METRICS_PORT": port})
+        # Every sender serves both channels unless the environment says otherwise.
+        channels = self.env.get("HERALD_SENDER_CHANNELS") or os.environ.get(
+            "HERALD_SENDER_CHANNELS", SENDER_CHANNELS
+        )
+        extra = {"HERALD_METRICS_PORT": port, "HERALD_SENDER_CHANNELS": channels}
+        self.add(f"sender-{index + 1}", "services.sender", extra)
 
     def add(self, name: str, module: str, extra: dict[str, str | int]) -> None:
         env = {**os.environ, **self.env, **{k: str(v) for k, v in extra.items()}}
