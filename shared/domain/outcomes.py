@@ -1,6 +1,8 @@
-"""DeliveryResult (sent | transient | permanent | expired) and the rules that classify replies.
+"""DeliveryResult (sent | transient | permanent | expired | held | deferred) and reply rules.
 
 Transient results are retried through the broker's delay tiers; permanent ones never are.
+Held and deferred items were not attempted: their campaign is paused, their channel's
+circuit breaker open.
 """
 
 from __future__ import annotations
@@ -9,12 +11,14 @@ import json
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["sent", "transient", "permanent", "expired"]
+Kind = Literal["sent", "transient", "permanent", "expired", "held", "deferred"]
 
 SENT: Kind = "sent"
 TRANSIENT: Kind = "transient"
 PERMANENT: Kind = "permanent"
 EXPIRED: Kind = "expired"
+HELD: Kind = "held"
+DEFERRED: Kind = "deferred"
 
 BODY_EXCERPT_CHARS = 200
 # Statuses that say "not now" rather than "never": the request itself may be fine.
@@ -49,6 +53,16 @@ def permanent(error: str) -> DeliveryResult:
 
 def expired() -> DeliveryResult:
     return DeliveryResult(EXPIRED, "campaign ended before delivery")
+
+
+def held() -> DeliveryResult:
+    """Not sent: the campaign is paused or cancelled."""
+    return DeliveryResult(HELD)
+
+
+def deferred() -> DeliveryResult:
+    """Not sent: the channel's circuit breaker is open."""
+    return DeliveryResult(DEFERRED, "not sent: the channel's circuit breaker is open")
 
 
 def classify_http(status: int, body: bytes) -> DeliveryResult:

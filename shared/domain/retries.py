@@ -2,6 +2,35 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
+
+class GiveUp(StrEnum):
+    """Why a transiently failed item gets no further attempt."""
+
+    EXHAUSTED = "exhausted"  # out of attempts (or no tiers at all): the message failed
+    DEADLINE = "deadline"  # any retry would come back after the campaign's end: it expired
+
+
+def plan_retry(
+    attempt: int,
+    delays_ms: tuple[int, ...],
+    max_attempts: int,
+    deadline: float,
+    now: float,
+) -> int | GiveUp:
+    """Delay before retrying after `attempt` failed (1-based), or why the item must give up.
+
+    Attempt n waits delays_ms[n - 1], staying at the last tier once past the end. There is
+    no point in a retry that would come back after the campaign's deadline.
+    """
+    if not delays_ms or (max_attempts > 0 and attempt >= max_attempts):
+        return GiveUp.EXHAUSTED
+    delay_ms = delays_ms[min(max(attempt, 1), len(delays_ms)) - 1]
+    if now + delay_ms / 1000 >= deadline:
+        return GiveUp.DEADLINE
+    return delay_ms
+
 
 def next_retry_delay_ms(
     attempt: int,
@@ -10,16 +39,17 @@ def next_retry_delay_ms(
     deadline: float,
     now: float,
 ) -> int | None:
-    """Delay before retrying after `attempt` failed (1-based); None when the item must give up.
+    """plan_retry's delay, or None when the item must give up for whatever reason."""
+    decision = plan_retry(attempt, delays_ms, max_attempts, deadline, now)
+    return None if isinstance(decision, GiveUp) else decision
 
-    Attempt n waits delays_ms[n - 1], staying at the last tier once past the end. There is
-    no point in a retry that would come back after the campaign's deadline.
+
+def deferral_delay_ms(delays_ms: tuple[int, ...], deadline: float, now: float) -> int | None:
+    """Delay for an item that was not attempted (its channel is paused): the shortest tier.
+
+    None when even that would bring it back after the deadline: the item expires unsent.
     """
     if not delays_ms:
         return None
-    if max_attempts > 0 and attempt >= max_attempts:
-        return None
-    delay_ms = delays_ms[min(max(attempt, 1), len(delays_ms)) - 1]
-    if now + delay_ms / 1000 >= deadline:
-        return None
-    return delay_ms
+    delay_ms = min(delays_ms)
+    return delay_ms if now + delay_ms / 1000 < deadline else None

@@ -1,6 +1,6 @@
 import pytest
 
-from shared.domain.retries import next_retry_delay_ms
+from shared.domain.retries import GiveUp, deferral_delay_ms, next_retry_delay_ms, plan_retry
 
 TIERS = (5_000, 30_000, 300_000)
 NOW = 1_000_000.0
@@ -46,3 +46,29 @@ def test_no_retry_that_would_come_back_after_the_deadline(deadline, expected):
 
 def test_no_tiers_means_no_retry():
     assert next_retry_delay_ms(1, (), 0, FAR, NOW) is None
+
+
+@pytest.mark.parametrize(
+    ("attempt", "max_attempts", "deadline", "expected"),
+    [
+        (1, 0, FAR, 5_000),
+        (3, 3, FAR, GiveUp.EXHAUSTED),
+        (3, 3, NOW + 1.0, GiveUp.EXHAUSTED),
+        (1, 0, NOW + 5.0, GiveUp.DEADLINE),
+        (2, 3, NOW + 29.0, GiveUp.DEADLINE),
+    ],
+)
+def test_giving_up_says_whether_attempts_or_time_ran_out(attempt, max_attempts, deadline, expected):
+    assert plan_retry(attempt, TIERS, max_attempts, deadline, NOW) == expected
+
+
+def test_no_tiers_means_the_item_is_out_of_attempts():
+    assert plan_retry(1, (), 0, FAR, NOW) is GiveUp.EXHAUSTED
+
+
+@pytest.mark.parametrize(
+    ("deadline", "expected"),
+    [(FAR, 5_000), (NOW + 5.001, 5_000), (NOW + 5.0, None), (NOW - 1.0, None)],
+)
+def test_an_item_not_attempted_waits_the_shortest_tier_if_it_comes_back_in_time(deadline, expected):
+    assert deferral_delay_ms((30_000, 5_000, 300_000), deadline, NOW) == expected
