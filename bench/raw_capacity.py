@@ -6,9 +6,12 @@ senders, so Herald's rate divided by this one is a stable ratio on a noisy machi
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import multiprocessing as mp
 import threading
 import time
+from typing import Any
 
 from services.sender.messengers.registry import build_registry
 from shared.config import Settings
@@ -20,6 +23,10 @@ def _hammer(gateway_url: str, token: str, concurrency: int, seconds: float, out:
         gateway_url=gateway_url, gateway_token=token, sender_concurrency=concurrency
     )
     factory = build_registry(settings)["http"]
+    if inspect.iscoroutinefunction(factory):
+        # The sender's messenger is async: `concurrency` requests in flight on one loop.
+        out.put(asyncio.run(_hammer_async(factory, concurrency, seconds)))
+        return
     deadline = time.monotonic() + seconds
     counts = [0] * concurrency
 
@@ -39,6 +46,26 @@ def _hammer(gateway_url: str, token: str, concurrency: int, seconds: float, out:
     for t in threads:
         t.join()
     out.put((sum(counts), time.monotonic() - began))
+
+
+async def _hammer_async(factory: Any, concurrency: int, seconds: float) -> tuple[int, float]:
+    messenger = await factory()
+    deadline = time.monotonic() + seconds
+    counts = [0] * concurrency
+
+    async def worker(slot: int) -> None:
+        n = 0
+        while time.monotonic() < deadline:
+            item = DeliveryItem(slot * 10_000_000 + n, "+79160000000", "raw", 1, 4e9)
+            if (await messenger.send(item)).kind == "sent":
+                counts[slot] += 1
+            n += 1
+
+    began = time.monotonic()
+    await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    elapsed = time.monotonic() - began
+    await messenger.close()
+    return sum(counts), elapsed
 
 
 def measure_raw_capacity(

@@ -52,8 +52,10 @@ class Settings:
     gateway_token: str = field(default="sandbox-token", repr=False)
     gateway_timeout_s: float = 10.0
     sender_channels: tuple[str, ...] = ("http",)
-    sender_concurrency: int = 64
-    sender_prefetch: int = 4
+    # Deliveries in flight per sender (HTTP requests and pooled connections), and unacked
+    # batches: 20% of 50 x 100 items parked on a slow gateway fill the 1,000 slots.
+    sender_concurrency: int = 1000
+    sender_prefetch: int = 50
     batch_size: int = 100
     max_attempts: int = 0
     retry_delays_ms: tuple[int, ...] = (5_000, 30_000, 300_000)

@@ -45,6 +45,20 @@ SENDER_IN_FLIGHT = Gauge(
     "herald_sender_in_flight",
     "Items handed to the dispatcher and not yet finished.",
 )
+SENDER_CIRCUIT_OPEN = Gauge(
+    "herald_sender_circuit_open",
+    "1 while the channel's circuit breaker keeps deliveries back (open or trying), else 0.",
+    ["channel"],
+)
+SENDER_CIRCUIT_OPENED = Counter(
+    "herald_sender_circuit_opened",
+    "Times the channel's circuit breaker opened (or reopened after a failed trial).",
+    ["channel"],
+)
+SENDER_HELD_CAMPAIGNS = Gauge(
+    "herald_sender_held_campaigns",
+    "Campaigns (paused or cancelled) whose items this sender does not start.",
+)
 
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]

@@ -7,12 +7,15 @@ DRAIN_TIMEOUT_S, then exits 0; anything still unacked is redelivered to another 
 from __future__ import annotations
 
 import logging
+import resource
 import signal
 import sys
 import threading
 import time
 from types import FrameType
 
+from services.sender.breaker import ChannelBreaker, breaker_policy
+from services.sender.control import ControlQueue, HeldCampaigns
 from services.sender.dispatcher import Dispatcher
 from services.sender.messengers.registry import build_registry
 from services.sender.worker import RetryPolicy, Worker
@@ -55,10 +58,20 @@ def stop_when_drained(pairs: Pairs, timeout_s: float) -> None:
         consumer.stop()
 
 
+def raise_open_files_limit(needed: int) -> None:
+    """Every delivery in flight may hold a socket: lift the soft limit towards the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
 def main() -> int:
     settings = Settings.from_env()
     configure("sender", settings.log_level)
     metrics.serve(settings.metrics_port)
+    # Room for the pooled connections of every channel, plus the broker's and the logs'.
+    raise_open_files_limit(settings.sender_concurrency * len(settings.sender_channels) + 256)
 
     registry = build_registry(settings)
     channels = settings.sender_channels
@@ -66,15 +79,32 @@ def main() -> int:
     if unknown:
         log.error("no messenger for channels %s; known: %s", unknown, sorted(registry))
         return 2
-    dispatchers = {c: Dispatcher(c, registry[c], settings.sender_concurrency) for c in channels}
+    held = HeldCampaigns()
+    dispatchers = {
+        c: Dispatcher(
+            c,
+            registry[c],
+            settings.sender_concurrency,
+            ChannelBreaker(c, breaker_policy(settings)),
+            held,
+        )
+        for c in channels
+    }
     policy = RetryPolicy(settings.retry_delays_ms, settings.max_attempts)
     # A worker per consumer, so each drains its own session; they share the dispatchers.
+    # The first also carries the process's control queue on its connection.
     pairs: Pairs = []
-    for channel in channels:
-        worker = Worker(dispatchers, policy)
+    for index, channel in enumerate(channels):
+        control = ControlQueue(held) if index == 0 else None
+        worker = Worker(dispatchers, policy, control=control)
         pairs.append((build_consumer(settings, channel, worker), worker))
 
-    log.info("sender consuming %s with %d threads", ",".join(channels), settings.sender_concurrency)
+    log.info(
+        "sender consuming %s: up to %d deliveries in flight, prefetch %d batches",
+        ",".join(channels),
+        settings.sender_concurrency,
+        settings.sender_prefetch,
+    )
     consume_until_drained(pairs)
     for dispatcher in dispatchers.values():
         dispatcher.close()

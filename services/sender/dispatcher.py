@@ -1,118 +1,189 @@
-"""Deliver batches on a bounded thread pool, a messenger per thread, skipping expired items.
+"""Deliver batches on an event loop with bounded in-flight deliveries, checking before each send.
 
-Items of every batch in flight share one pool, so a slow recipient holds one thread, not a
-batch: concurrency is bounded by the pool, and the prefetch bounds how much waits for it.
+Every item is a task on the channel's loop; at most `concurrency` are with the messenger at
+once, so a slow recipient holds one slot, never a batch or a thread. Right before an item is
+handed over it is checked: past its deadline it expires, held campaigns hold it, an open
+circuit defers it. A blocking messenger (SMTP) runs on a few threads beside the loop.
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import cast
 
-from services.sender.messengers.base import Messenger, MessengerFactory
+from services.sender.breaker import ChannelBreaker
+from services.sender.messengers.base import (
+    AsyncMessenger,
+    AsyncMessengerFactory,
+    ChannelFactory,
+    Messenger,
+    MessengerFactory,
+)
 from shared import metrics
-from shared.domain.outcomes import DeliveryResult, expired, transient
+from shared.domain.outcomes import DeliveryResult, deferred, expired, held, transient
 from shared.messaging.envelopes import DeliveryItem
 
 log = logging.getLogger(__name__)
 
 Results = list[tuple[DeliveryItem, DeliveryResult]]
-OnDone = Callable[[Results], None]
-OUTCOME_LABELS = ("sent", "transient", "permanent", "expired")
+OUTCOME_LABELS = ("sent", "transient", "permanent", "expired", "held", "deferred")
+# A blocking messenger holds a thread per delivery; more would only queue at its own pool.
+MAX_BLOCKING_THREADS = 64
 
 
-class _BatchResults:
-    """Collects one batch's results in item order and fires on_done with the last one."""
+class BatchProgress:
+    """One batch's results as they come in: taken in parts, complete when the last is in."""
 
-    def __init__(self, items: Sequence[DeliveryItem], on_done: OnDone) -> None:
-        self._items = items
-        self._results: list[DeliveryResult | None] = [None] * len(items)
+    def __init__(self, items: Sequence[DeliveryItem], on_complete: Callable[[], None]) -> None:
+        self.items = items
+        self.started = time.monotonic()
+        self._ready: Results = []
         self._missing = len(items)
         self._lock = threading.Lock()
-        self._on_done = on_done
+        self._on_complete = on_complete
 
-    def record(self, index: int, result: DeliveryResult) -> None:
+    def record(self, item: DeliveryItem, result: DeliveryResult) -> None:
         with self._lock:
-            self._results[index] = result
+            self._ready.append((item, result))
             self._missing -= 1
             is_last = self._missing == 0
         if is_last:
-            self._on_done(
-                [(item, r) for item, r in zip(self._items, self._results, strict=True) if r]
-            )
+            self._on_complete()
+
+    def take(self) -> Results:
+        """The results recorded since the last take."""
+        with self._lock:
+            ready, self._ready = self._ready, []
+        return ready
+
+    @property
+    def is_complete(self) -> bool:
+        return self._missing == 0
 
 
 class Dispatcher:
-    """Runs one channel's deliveries on `concurrency` threads."""
+    """Runs one channel's deliveries on its own event loop thread."""
 
     def __init__(
         self,
         channel: str,
-        factory: MessengerFactory,
+        factory: ChannelFactory,
         concurrency: int,
+        breaker: ChannelBreaker,
+        held_campaigns: Container[int] = frozenset(),
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.channel = channel
         self._factory = factory
+        self._is_async = inspect.iscoroutinefunction(factory)
+        self._breaker = breaker
+        self._held = held_campaigns
         self._clock = clock
-        self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix=f"send-{channel}")
+        threads = min(concurrency, MAX_BLOCKING_THREADS)
+        self._concurrency = concurrency if self._is_async else threads
+        self._threads: ThreadPoolExecutor | None = None
+        if not self._is_async:
+            self._threads = ThreadPoolExecutor(threads, thread_name_prefix=f"send-{channel}")
         self._local = threading.local()
-        self._messengers: list[Messenger] = []
-        self._messengers_lock = threading.Lock()
+        self._blocking: list[Messenger] = []
+        self._blocking_lock = threading.Lock()
         self._deliveries = {o: metrics.SENDER_DELIVERIES.labels(channel, o) for o in OUTCOME_LABELS}
         self._duration = metrics.SENDER_DELIVERY_DURATION.labels(channel)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name=f"loop-{channel}", daemon=True
+        )
+        self._thread.start()
+        self._messenger, self._slots = asyncio.run_coroutine_threadsafe(
+            self._setup(), self._loop
+        ).result()
 
-    def dispatch(self, items: Sequence[DeliveryItem], on_done: OnDone) -> None:
-        """Send every item; on_done gets all (item, result) pairs once the last one is in."""
-        if not items:
-            on_done([])
-            return
-        batch = _BatchResults(items, on_done)
-        metrics.SENDER_IN_FLIGHT.inc(len(items))
-        for index, item in enumerate(items):
-            self._executor.submit(self._deliver, batch, index, item)
+    async def _setup(self) -> tuple[AsyncMessenger | None, asyncio.Semaphore]:
+        messenger = None
+        if self._is_async:
+            messenger = await cast(AsyncMessengerFactory, self._factory)()
+        return messenger, asyncio.Semaphore(self._concurrency)
+
+    def dispatch(self, campaign_id: int, progress: BatchProgress) -> None:
+        """Deliver every item of the batch; progress gets each result. Safe from any thread."""
+        metrics.SENDER_IN_FLIGHT.inc(len(progress.items))
+        self._loop.call_soon_threadsafe(self._start, campaign_id, progress)
 
     def close(self) -> None:
-        """Finish what was submitted, then release every messenger."""
-        self._executor.shutdown(wait=True, cancel_futures=False)
-        with self._messengers_lock:
-            for messenger in self._messengers:
+        """Finish what was dispatched, then release the messengers and stop the loop."""
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+        if self._threads is not None:
+            self._threads.shutdown(wait=True)
+        with self._blocking_lock:
+            for messenger in self._blocking:
                 messenger.close()
-            self._messengers.clear()
+            self._blocking.clear()
 
-    def _deliver(self, batch: _BatchResults, index: int, item: DeliveryItem) -> None:
-        result = self._send(item)
+    async def _shutdown(self) -> None:
+        if self._tasks:
+            await asyncio.wait(list(self._tasks))
+        if self._messenger is not None:
+            await self._messenger.close()
+
+    def _start(self, campaign_id: int, progress: BatchProgress) -> None:
+        for item in progress.items:
+            task = self._loop.create_task(self._deliver(campaign_id, item, progress))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, campaign_id: int, item: DeliveryItem, progress: BatchProgress) -> None:
+        async with self._slots:
+            result = await self._attempt(campaign_id, item)
         self._deliveries[result.kind].inc()
         metrics.SENDER_IN_FLIGHT.dec()
         try:
-            batch.record(index, result)
+            progress.record(item, result)
         except Exception:
-            # Nothing else would ever see this error: the future's result is never read.
+            # Nothing else would ever see this error: the task's result is never read.
             log.exception("finishing a %s batch failed", self.channel)
 
-    def _send(self, item: DeliveryItem) -> DeliveryResult:
-        # Checked here, not at dispatch: the item may have waited for a thread.
+    async def _attempt(self, campaign_id: int, item: DeliveryItem) -> DeliveryResult:
+        # Checked here, right before the hand-over: the item may have waited for a slot.
         if self._clock() >= item.deadline:
             return expired()
+        if campaign_id in self._held:
+            return held()
+        permit = self._breaker.allow()
+        if permit is None:
+            return deferred()
         started = time.perf_counter()
         try:
-            return self._messenger().send(item)
+            result = await self._send(item)
         except Exception as exc:
             # A messenger must not raise; if one does, the batch still completes and the
             # item comes back through a retry tier instead of holding the delivery unacked.
             log.exception("%s messenger raised instead of returning a result", self.channel)
-            return transient(f"messenger error: {type(exc).__name__}: {exc}")
-        finally:
-            self._duration.observe(time.perf_counter() - started)
+            result = transient(f"messenger error: {type(exc).__name__}: {exc}")
+        self._duration.observe(time.perf_counter() - started)
+        self._breaker.record(permit, result)
+        return result
 
-    def _messenger(self) -> Messenger:
+    async def _send(self, item: DeliveryItem) -> DeliveryResult:
+        if self._messenger is not None:
+            return await self._messenger.send(item)
+        return await self._loop.run_in_executor(self._threads, self._send_blocking, item)
+
+    def _send_blocking(self, item: DeliveryItem) -> DeliveryResult:
         messenger: Messenger | None = getattr(self._local, "messenger", None)
         if messenger is None:
-            messenger = self._factory()
+            # One messenger per thread: smtplib and its kind are not thread-safe.
+            messenger = cast(MessengerFactory, self._factory)()
             self._local.messenger = messenger
-            with self._messengers_lock:
-                self._messengers.append(messenger)
-        return messenger
+            with self._blocking_lock:
+                self._blocking.append(messenger)
+        return messenger.send(item)

@@ -1,21 +1,26 @@
 """Consumer handler: decode -> dispatch -> publish outcomes, retries, dead letters -> ack.
 
-Decoding and dispatching happen on the connection thread and return at once; the
-deliveries run in the dispatcher's pool, and `finish` comes back through call_soon, so
-every publish and ack stays on the connection thread and heartbeats keep flowing.
+Decoding and dispatching happen on the connection thread and return at once; deliveries run
+on the dispatcher's loop. A batch's results are published when its last item is in, which
+comes back through call_soon; a batch still waiting on slow items after PARTIAL_AFTER_S has
+what is finished published from on_tick meanwhile, so slow recipients delay only themselves.
+Every publish and ack stays on the connection thread; the ack comes after the last publish.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from services.sender.dispatcher import Dispatcher, Results
+from services.sender.control import ControlQueue
+from services.sender.dispatcher import BatchProgress, Dispatcher, Results
 from shared import metrics
-from shared.domain.retries import next_retry_delay_ms
+from shared.domain.outcomes import DEFERRED, EXPIRED, HELD, SENT, TRANSIENT, DeliveryResult
+from shared.domain.retries import GiveUp, deferral_delay_ms, plan_retry
 from shared.messaging.consumer import Delivery, Session
 from shared.messaging.envelopes import (
     DecodeError,
@@ -36,6 +41,9 @@ log = logging.getLogger(__name__)
 
 ERROR_HEADER = "x-herald-error"
 MAX_ERROR_HEADER_CHARS = 1000
+PARTIAL_AFTER_S = 0.5  # a batch this old publishes its finished results without the rest
+PARTIAL_EVERY_S = 0.25
+EXPIRED_WHILE_DEFERRED = "campaign ended while the channel's circuit breaker was open"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,36 +54,68 @@ class RetryPolicy:
 
 @dataclass(slots=True)
 class Plan:
-    """What one finished batch turns into: final outcomes, retries per tier, dead letters."""
+    """What finished results turn into: final outcomes, retries per tier, dead letters."""
 
+    at: float
     outcomes: list[Outcome] = field(default_factory=list)
     retries: dict[int, list[DeliveryItem]] = field(default_factory=dict)
     dead: list[DeliveryItem] = field(default_factory=list)
     last_error: str | None = None
 
+    def settle(self, item: DeliveryItem, status: str, attempts: int, error: str | None) -> None:
+        self.outcomes.append(Outcome(item.message_id, status, attempts, self.at, error))
+
+    def park(self, item: DeliveryItem, status: str, error: str | None) -> None:
+        """A final outcome for an item that was tried and can no longer be sent."""
+        self.settle(item, status, item.attempt, error)
+        self.dead.append(item)
+        self.last_error = error
+
 
 def plan_results(results: Results, policy: RetryPolicy, now: float) -> Plan:
-    """Route each result: sent/expired/failed become outcomes; transient ones retry or die."""
-    plan = Plan()
+    """Route each result: final outcomes, a retry tier, or the parking lot with an outcome."""
+    plan = Plan(now)
     for item, result in results:
-        if result.kind in ("sent", "expired"):
-            plan.outcomes.append(
-                Outcome(item.message_id, result.kind, item.attempt, now, result.error)
-            )
-            continue
-        if result.is_transient:
-            delay_ms = next_retry_delay_ms(
-                item.attempt, policy.delays_ms, policy.max_attempts, item.deadline, now
-            )
-            if delay_ms is not None:
-                plan.retries.setdefault(delay_ms, []).append(
-                    replace(item, attempt=item.attempt + 1)
-                )
-                continue
-        plan.outcomes.append(Outcome(item.message_id, "failed", item.attempt, now, result.error))
-        plan.dead.append(item)
-        plan.last_error = result.error
+        _plan_one(plan, item, result, policy, now)
     return plan
+
+
+def _plan_one(
+    plan: Plan, item: DeliveryItem, result: DeliveryResult, policy: RetryPolicy, now: float
+) -> None:
+    # `attempt` is the number of the attempt this delivery was; items not tried made one fewer.
+    if result.kind == SENT:
+        plan.settle(item, "sent", item.attempt, None)
+    elif result.kind == EXPIRED:
+        plan.settle(item, "expired", item.attempt - 1, result.error)
+    elif result.kind == HELD:
+        plan.settle(item, "held", item.attempt - 1, None)
+    elif result.kind == DEFERRED:
+        delay_ms = deferral_delay_ms(policy.delays_ms, item.deadline, now)
+        if delay_ms is None:
+            plan.settle(item, "expired", item.attempt - 1, EXPIRED_WHILE_DEFERRED)
+        else:
+            plan.retries.setdefault(delay_ms, []).append(item)
+    elif result.kind == TRANSIENT:
+        decision = plan_retry(
+            item.attempt, policy.delays_ms, policy.max_attempts, item.deadline, now
+        )
+        if decision is GiveUp.EXHAUSTED:
+            plan.park(item, "failed", result.error)
+        elif decision is GiveUp.DEADLINE:
+            plan.park(item, "expired", result.error)
+        else:
+            retry = replace(item, attempt=item.attempt + 1)
+            plan.retries.setdefault(int(decision), []).append(retry)
+    else:
+        plan.park(item, "failed", result.error)
+
+
+@dataclass(slots=True)
+class InFlight:
+    delivery: Delivery
+    batch: DeliveryBatch
+    progress: BatchProgress
 
 
 class Worker:
@@ -86,12 +126,15 @@ class Worker:
         dispatchers: Mapping[str, Dispatcher],
         policy: RetryPolicy,
         clock: Callable[[], float] = time.time,
+        control: ControlQueue | None = None,
     ) -> None:
         self._dispatchers = dispatchers
         self._policy = policy
         self._clock = clock
-        # Delivery tags dispatched and not yet acked; only touched on the connection thread.
-        self._pending: set[int] = set()
+        self._control = control
+        # Batches dispatched and not yet acked, by delivery tag; connection thread only.
+        self._in_flight: dict[int, InFlight] = {}
+        self._last_partial = 0.0
         self._is_draining = False
         self._is_cancelled = False
 
@@ -109,13 +152,14 @@ class Worker:
             metrics.SENDER_DEAD_LETTERS.labels(_queue_channel(delivery)).inc()
             session.reject(delivery, requeue=False)
             return
-
-        def on_done(results: Results) -> None:
-            session.call_soon(lambda: self._finish(session, delivery, batch, results))
-
-        dispatcher.dispatch(batch.items, on_done)
-        # Safe after dispatching: on_done's finish can only run on this thread, later.
-        self._pending.add(delivery.delivery_tag)
+        tag = delivery.delivery_tag
+        finish = functools.partial(self._finish, session, tag)
+        progress = BatchProgress(batch.items, lambda: session.call_soon(finish))
+        self._in_flight[tag] = InFlight(delivery, batch, progress)
+        if batch.items:
+            dispatcher.dispatch(batch.campaign_id, progress)
+        else:
+            session.call_soon(finish)
 
     def begin_drain(self) -> None:
         """Stop taking batches; those in flight still finish. Safe from any thread."""
@@ -124,37 +168,59 @@ class Worker:
     @property
     def is_drained(self) -> bool:
         """Consuming is cancelled and every dispatched batch has been acked or rejected."""
-        return self._is_cancelled and not self._pending
+        return self._is_cancelled and not self._in_flight
 
     def on_tick(self, session: Session) -> None:
-        """Between deliveries: once draining, cancel the consumer (never inside a callback)."""
+        """Between deliveries: listen for control events, publish partial results, drain."""
+        if self._control is not None:
+            self._control.ensure_attached(session)
+        now = time.monotonic()
+        if now - self._last_partial >= PARTIAL_EVERY_S:
+            self._last_partial = now
+            self._publish_partial(session, now)
         if self._is_draining and not self._is_cancelled:
             # Cancelling also requeues deliveries pika holds but has not handed over yet.
-            for tag in session.channel.consumer_tags:
-                session.channel.basic_cancel(tag)
+            # The control consumer stays: items still waiting must hear of a pause.
+            control_tag = self._control.consumer_tag if self._control else None
+            for tag in list(session.channel.consumer_tags):
+                if tag != control_tag:
+                    session.channel.basic_cancel(tag)
             self._is_cancelled = True
-            log.info("stopped consuming; %d batches still in flight", len(self._pending))
+            log.info("stopped consuming; %d batches still in flight", len(self._in_flight))
 
     def on_session_lost(self) -> None:
         # The broker requeues whatever this session held unacked; late finishes are dropped.
-        self._pending.clear()
+        self._in_flight.clear()
         self._is_cancelled = False
 
-    def _finish(
-        self, session: Session, delivery: Delivery, batch: DeliveryBatch, results: Results
-    ) -> None:
-        self._pending.discard(delivery.delivery_tag)
+    def _publish_partial(self, session: Session, now: float) -> None:
+        for tag, flight in list(self._in_flight.items()):
+            if now - flight.progress.started < PARTIAL_AFTER_S or flight.progress.is_complete:
+                continue
+            results = flight.progress.take()
+            if results and not self._publish_results(session, flight, results):
+                del self._in_flight[tag]
+
+    def _finish(self, session: Session, tag: int) -> None:
+        flight = self._in_flight.pop(tag, None)
+        if flight is None:
+            return
+        if self._publish_results(session, flight, flight.progress.take()):
+            session.ack(flight.delivery)
+
+    def _publish_results(self, session: Session, flight: InFlight, results: Results) -> bool:
+        """Publish what the results turn into; on failure requeue the batch and say False."""
         plan = plan_results(results, self._policy, self._clock())
         try:
-            self._publish(session, delivery, batch, plan)
+            self._publish(session, flight.delivery, flight.batch, plan)
         except PublishFailed as exc:
             # Redelivery resends the whole batch; the message ids as idempotency keys
             # keep the gateway from sending twice.
             log.warning("publishing results failed (%s); batch requeued", exc)
-            session.reject(delivery, requeue=True)
-            return
-        session.ack(delivery)
-        _count(batch.channel, plan)
+            session.reject(flight.delivery, requeue=True)
+            return False
+        _count(flight.batch.channel, plan)
+        return True
 
     def _publish(
         self, session: Session, delivery: Delivery, batch: DeliveryBatch, plan: Plan

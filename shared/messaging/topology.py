@@ -35,6 +35,29 @@ def retry_routing_key(channel: str, delay_ms: int) -> str:
     return f"{channel}.{delay_ms}"
 
 
+# What a sender must hear about at once: whether a campaign's items may still start.
+# campaign.held is a periodic snapshot {"campaign_ids": [...]} of every held campaign.
+SENDER_CONTROL_KEYS = ("campaign.paused", "campaign.resumed", "campaign.cancelled", "campaign.held")
+
+
+def sender_control_bindings() -> tuple[tuple[str, str], ...]:
+    """(exchange, routing key) of every event a sender's control queue receives."""
+    return tuple((CAMPAIGNS_EXCHANGE, key) for key in SENDER_CONTROL_KEYS)
+
+
+def sender_control_queue(instance: str) -> str:
+    return f"sender.control.{instance}"
+
+
+def declare_sender_control(channel: BlockingChannel, instance: str) -> str:
+    """Declare a sender's own control queue: exclusive to its connection and gone with it."""
+    name = sender_control_queue(instance)
+    channel.queue_declare(name, durable=False, exclusive=True, auto_delete=True)
+    for exchange_name, routing_key in sender_control_bindings():
+        channel.queue_bind(name, exchange_name, routing_key)
+    return name
+
+
 @dataclass(frozen=True, slots=True)
 class Exchange:
     name: str

@@ -1,27 +1,36 @@
 """The sender's worker against a real broker vhost and a loopback fake gateway."""
 
+import contextlib
 import dataclasses
 import itertools
+import json
+import logging
 import threading
 import time
+from types import SimpleNamespace
 
 import pika
 import pytest
 
+from services.sender.breaker import ChannelBreaker, breaker_policy
+from services.sender.control import ControlQueue, HeldCampaigns
 from services.sender.dispatcher import Dispatcher
 from services.sender.messengers.registry import build_registry
 from services.sender.worker import ERROR_HEADER, RetryPolicy, Worker
 from shared.messaging.connection import connect
 from shared.messaging.consumer import Consumer
-from shared.messaging.envelopes import DeliveryBatch, DeliveryItem, OutcomeBatch
+from shared.messaging.envelopes import CampaignEvent, DeliveryBatch, DeliveryItem, OutcomeBatch
 from shared.messaging.publisher import ConfirmingPublisher
 from shared.messaging.topology import (
+    CAMPAIGNS_EXCHANGE,
     DEAD_QUEUE,
     DELIVERIES_EXCHANGE,
     OUTCOMES_QUEUE,
+    RETRY_EXCHANGE,
     declare_all,
     delivery_queue,
     retry_queue,
+    retry_routing_key,
 )
 from tests.conftest import reset_vhost
 from tests.integration.messengers.fake_gateway import FakeGateway
@@ -73,24 +82,22 @@ def gateway():
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def sender(settings, amqp_url, gateway):
-    sender_settings = dataclasses.replace(
-        settings,
-        amqp_url=amqp_url,
-        gateway_url=gateway.url,
-        gateway_token=gateway.token,
-        gateway_timeout_s=2.0,
-        sender_concurrency=8,
-        max_attempts=MAX_ATTEMPTS,
+@contextlib.contextmanager
+def running_sender(settings):
+    """A sender wired as __main__ wires it, consuming in a thread; yields its parts."""
+    held = HeldCampaigns()
+    breaker = ChannelBreaker("http", breaker_policy(settings))
+    dispatcher = Dispatcher(
+        "http", build_registry(settings)["http"], settings.sender_concurrency, breaker, held
     )
-    dispatcher = Dispatcher("http", build_registry(sender_settings)["http"], 8)
-    worker = Worker({"http": dispatcher}, RetryPolicy(settings.retry_delays_ms, MAX_ATTEMPTS))
+    control = ControlQueue(held)
+    policy = RetryPolicy(settings.retry_delays_ms, settings.max_attempts)
+    worker = Worker({"http": dispatcher}, policy, control=control)
     consumer = Consumer(
-        amqp_url,
+        settings.amqp_url,
         "test-sender",
         delivery_queue("http"),
-        sender_settings.sender_prefetch,
+        settings.sender_prefetch,
         settings.retry_delays_ms,
         worker.handle,
         on_tick=worker.on_tick,
@@ -98,11 +105,27 @@ def sender(settings, amqp_url, gateway):
     )
     thread = threading.Thread(target=consumer.run, daemon=True)
     thread.start()
-    wait_until(lambda: consumer.is_connected)
-    yield consumer
+    wait_until(lambda: consumer.is_connected and control.is_attached)
+    yield SimpleNamespace(consumer=consumer, held=held, dispatcher=dispatcher)
     consumer.stop()
     thread.join(timeout=10)
     dispatcher.close()
+
+
+@pytest.fixture(scope="module")
+def sender(settings, amqp_url, gateway):
+    sender_settings = dataclasses.replace(
+        settings,
+        amqp_url=amqp_url,
+        gateway_url=gateway.url,
+        gateway_token=gateway.token,
+        # Longer than any stall a test plays, so a stalled request is never retried.
+        gateway_timeout_s=10.0,
+        sender_concurrency=8,
+        max_attempts=MAX_ATTEMPTS,
+    )
+    with running_sender(sender_settings) as parts:
+        yield parts
 
 
 @pytest.fixture(scope="module")
@@ -132,12 +155,32 @@ def make_items(count, deadline_in_s=3600.0, attempt=1):
     ]
 
 
-def publish(channel, items, campaign_id=None, correlation_id="corr-1", channel_name="http"):
+def publish(
+    channel,
+    items,
+    campaign_id=None,
+    correlation_id="corr-1",
+    channel_name="http",
+    exchange=DELIVERIES_EXCHANGE,
+    routing_key="http",
+):
     campaign_id = campaign_id or next(_ids)
     batch = DeliveryBatch(campaign_id, channel_name, tuple(items))
     headers = {"x-campaign-id": campaign_id, "x-correlation-id": correlation_id}
-    ConfirmingPublisher(channel).publish(DELIVERIES_EXCHANGE, "http", batch.encode(), headers)
+    ConfirmingPublisher(channel).publish(exchange, routing_key, batch.encode(), headers)
     return campaign_id
+
+
+def announce(channel, event, campaign_id):
+    """Publish a campaign event as the API's outbox relay does."""
+    body = CampaignEvent(campaign_id).encode()
+    ConfirmingPublisher(channel).publish(CAMPAIGNS_EXCHANGE, f"campaign.{event}", body)
+
+
+def announce_held(channel, campaign_ids):
+    """Publish the scheduler's periodic snapshot of held campaigns."""
+    body = json.dumps({"campaign_ids": list(campaign_ids)}).encode()
+    ConfirmingPublisher(channel).publish(CAMPAIGNS_EXCHANGE, "campaign.held", body)
 
 
 def outcomes_of(mailbox, campaign_id):
@@ -173,7 +216,7 @@ def queue_depth(channel, queue):
     return channel.queue_declare(queue, passive=True).method.message_count
 
 
-def test_each_item_reaches_the_gateway_once_and_one_outcome_batch_reports_them(
+def test_each_item_reaches_the_gateway_once_and_outcome_batches_report_each_once(
     channel, gateway, outcomes
 ):
     items = make_items(50)
@@ -181,11 +224,14 @@ def test_each_item_reaches_the_gateway_once_and_one_outcome_batch_reports_them(
     campaign_id = publish(channel, items, correlation_id="corr-50")
 
     final = final_outcomes(outcomes, campaign_id, 50)
-    [(batch, headers, routing_key)] = outcomes_of(outcomes, campaign_id)
-    assert routing_key == "outcome.http"
-    assert headers["x-correlation-id"] == "corr-50"
-    assert headers["x-campaign-id"] == campaign_id
-    assert {o.status for o in batch.outcomes} == {"sent"}
+    # Usually one batch; a batch still busy after half a second reports in parts.
+    batches = outcomes_of(outcomes, campaign_id)
+    assert sum(len(batch.outcomes) for batch, _, _ in batches) == 50
+    for _, headers, routing_key in batches:
+        assert routing_key == "outcome.http"
+        assert headers["x-correlation-id"] == "corr-50"
+        assert headers["x-campaign-id"] == campaign_id
+    assert {o.status for o in final.values()} == {"sent"}
     assert {o.attempt for o in final.values()} == {1}
     for item in items:
         [request] = gateway.requests_for(item.message_id)
@@ -278,3 +324,134 @@ def test_batch_for_a_channel_without_messenger_is_dead_lettered(channel, gateway
     [(parked, _)] = wait_until(lambda: dead_batches_of(dead, campaign_id))
     assert parked.channel == "carrier-pigeon"
     assert gateway.request_count(items[0].message_id) == 0
+
+
+def test_batch_lacking_fields_is_dead_lettered_with_the_reason_and_consuming_goes_on(
+    channel, outcomes, dead, caplog
+):
+    caplog.set_level(logging.ERROR, logger="shared.messaging.consumer")
+    poison = json.dumps({"v": 1, "campaign_id": next(_ids), "channel": "http"}).encode()
+    properties = pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent)
+    channel.basic_publish(DELIVERIES_EXCHANGE, "http", poison, properties)
+    items = make_items(2)
+
+    campaign_id = publish(channel, items)
+
+    assert {o.status for o in final_outcomes(outcomes, campaign_id, 2).values()} == {"sent"}
+    wait_until(lambda: any(body == poison for _, body, _ in dead.fetch()))
+    assert [body for _, body, _ in dead.fetch()].count(poison) == 1
+    [line] = [r.getMessage() for r in caplog.records if "poison" in r.getMessage()]
+    assert "'items'" in line
+
+
+def test_item_whose_deadline_passes_in_a_delay_queue_expires_unsent(channel, gateway, outcomes):
+    [item] = make_items(1, deadline_in_s=0.3, attempt=2)
+
+    campaign_id = publish(
+        channel, [item], exchange=RETRY_EXCHANGE, routing_key=retry_routing_key("http", 1000)
+    )
+
+    final = final_outcomes(outcomes, campaign_id, 1)
+    assert final[item.message_id].status == "expired"
+    assert final[item.message_id].attempt == 1
+    assert gateway.request_count(item.message_id) == 0
+
+
+def test_failure_whose_retry_would_come_too_late_expires_with_its_error_and_is_parked(
+    channel, gateway, outcomes, dead
+):
+    # Attempt 2 waits the 2 s tier, which would bring it back after the deadline.
+    [item] = make_items(1, deadline_in_s=1.9, attempt=2)
+    gateway.script(item.message_id, [503])
+
+    campaign_id = publish(channel, [item])
+
+    final = final_outcomes(outcomes, campaign_id, 1)
+    assert final[item.message_id].status == "expired"
+    assert final[item.message_id].error.startswith("HTTP 503")
+    [(parked, headers)] = wait_until(lambda: dead_batches_of(dead, campaign_id))
+    assert [i.message_id for i in parked.items] == [item.message_id]
+    assert headers[ERROR_HEADER].startswith("HTTP 503")
+    assert gateway.request_count(item.message_id) == 1
+
+
+def test_stalled_items_hold_back_neither_the_rest_of_their_batch_nor_another_campaign(
+    channel, gateway, outcomes
+):
+    items = make_items(10)
+    stalled, fast = items[:2], items[2:]
+    for item in stalled:
+        gateway.script(item.message_id, ["stall"])
+    first = publish(channel, items)
+    wait_until(lambda: gateway.stalled == 2)
+    others = make_items(5)
+
+    second = publish(channel, others)
+
+    fast_outcomes = final_outcomes(outcomes, first, len(fast))
+    other_outcomes = final_outcomes(outcomes, second, len(others))
+    assert gateway.stalled == 2, "outcomes came in only once the stalled requests answered"
+    assert set(fast_outcomes) == {i.message_id for i in fast}
+    assert {o.status for o in fast_outcomes.values()} == {"sent"}
+    assert {o.status for o in other_outcomes.values()} == {"sent"}
+    gateway.release()
+    final = final_outcomes(outcomes, first, len(items))
+    assert {o.status for o in final.values()} == {"sent"}
+    assert all(gateway.request_count(i.message_id) == 1 for i in items)
+
+
+def test_paused_campaign_is_held_without_posting_and_delivered_once_resumed(
+    channel, gateway, outcomes, sender
+):
+    campaign_id = next(_ids)
+    announce(channel, "paused", campaign_id)
+    wait_until(lambda: campaign_id in sender.held)
+    paused = make_items(5)
+
+    publish(channel, paused, campaign_id=campaign_id)
+
+    final = final_outcomes(outcomes, campaign_id, len(paused))
+    assert {o.status for o in final.values()} == {"held"}
+    assert {o.attempt for o in final.values()} == {0}
+    assert all(gateway.request_count(i.message_id) == 0 for i in paused)
+
+    announce(channel, "resumed", campaign_id)
+    wait_until(lambda: campaign_id not in sender.held)
+    released = make_items(5)
+    publish(channel, released, campaign_id=campaign_id)
+
+    final = final_outcomes(outcomes, campaign_id, len(paused) + len(released))
+    assert {final[i.message_id].status for i in released} == {"sent"}
+    assert all(gateway.request_count(i.message_id) == 1 for i in released)
+
+
+def test_held_snapshot_replaces_the_paused_campaigns(channel, gateway, outcomes, sender):
+    paused_before, held_now = next(_ids), next(_ids)
+    announce(channel, "paused", paused_before)
+    announce_held(channel, [held_now])
+    wait_until(lambda: held_now in sender.held)
+    items_before, items_now = make_items(2), make_items(2)
+
+    publish(channel, items_before, campaign_id=paused_before)
+    publish(channel, items_now, campaign_id=held_now)
+
+    assert {o.status for o in final_outcomes(outcomes, paused_before, 2).values()} == {"sent"}
+    assert {o.status for o in final_outcomes(outcomes, held_now, 2).values()} == {"held"}
+    assert all(gateway.request_count(i.message_id) == 0 for i in items_now)
+    announce_held(channel, [])
+
+
+def test_cancelled_campaign_stays_held_whatever_later_snapshots_say(
+    channel, gateway, outcomes, sender
+):
+    cancelled, marker = next(_ids), next(_ids)
+    announce(channel, "cancelled", cancelled)
+    announce_held(channel, [marker])
+    wait_until(lambda: marker in sender.held)
+    items = make_items(3)
+
+    publish(channel, items, campaign_id=cancelled)
+
+    assert {o.status for o in final_outcomes(outcomes, cancelled, 3).values()} == {"held"}
+    assert all(gateway.request_count(i.message_id) == 0 for i in items)
+    announce_held(channel, [])

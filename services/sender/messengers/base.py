@@ -1,8 +1,13 @@
-"""Messenger protocol, MessengerFactory alias: the port every delivery channel implements."""
+"""Messenger and AsyncMessenger protocols, their factories: the port every channel implements.
+
+A channel's messenger either blocks (smtplib) or is a coroutine (aiohttp); the dispatcher
+runs a blocking one on a few threads and an async one on its event loop, with the same
+rules around both.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from shared.domain.outcomes import DeliveryResult
@@ -10,7 +15,7 @@ from shared.messaging.envelopes import DeliveryItem
 
 
 class Messenger(Protocol):
-    """Delivers one item over one channel and says how it went."""
+    """Delivers one item over one channel and says how it went, blocking its thread."""
 
     channel: str
 
@@ -23,4 +28,22 @@ class Messenger(Protocol):
         ...
 
 
+class AsyncMessenger(Protocol):
+    """Delivers items concurrently on one event loop; one instance serves every delivery."""
+
+    channel: str
+
+    async def send(self, item: DeliveryItem) -> DeliveryResult:
+        """Deliver item; a failed delivery is a result, never an exception."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections; the messenger is not used afterwards."""
+        ...
+
+
+# Called once per delivery thread.
 MessengerFactory = Callable[[], Messenger]
+# A coroutine function, awaited once on the dispatcher's loop (where its sessions must live).
+AsyncMessengerFactory = Callable[[], Awaitable[AsyncMessenger]]
+ChannelFactory = MessengerFactory | AsyncMessengerFactory

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from functools import partial
 
-from services.sender.messengers.base import MessengerFactory
+from services.sender.messengers.base import AsyncMessengerFactory, ChannelFactory
 from services.sender.messengers.http_gateway import CHANNEL as HTTP
-from services.sender.messengers.http_gateway import HttpGatewayMessenger, make_pool
+from services.sender.messengers.http_gateway import open_http_gateway
 from services.sender.messengers.smtp import CHANNEL as EMAIL
 from services.sender.messengers.smtp import smtp_factory
 from shared.config import Settings
 
 
-def build_registry(settings: Settings) -> dict[str, MessengerFactory]:
-    """Map each channel to a factory the dispatcher calls once per worker thread."""
+def build_registry(settings: Settings) -> dict[str, ChannelFactory]:
+    """Map each channel to its factory: blocking ones per delivery thread, async ones once."""
     return {HTTP: http_gateway_factory(settings), EMAIL: smtp_factory(settings)}
 
 
-def http_gateway_factory(settings: Settings) -> MessengerFactory:
-    """Every messenger the factory makes shares one pool; nothing connects until a send."""
-    pool = make_pool(settings)
-    base_path = urlsplit(settings.gateway_url).path
-    return lambda: HttpGatewayMessenger(pool, base_path, settings.gateway_token)
+def http_gateway_factory(settings: Settings) -> AsyncMessengerFactory:
+    """One messenger, made on the dispatcher's loop; nothing connects until a send."""
+    return partial(open_http_gateway, settings)

@@ -1,7 +1,8 @@
 """FakeGateway: a loopback "probe" gateway that records requests and plays scripted faults.
 
-Each message id may have a list of steps (an HTTP status, "malformed", "hang" or "drop")
-consumed one per request; with none left it answers 200 {"code": 0}.
+Each message id may have a list of steps (an HTTP status, "malformed", "hang", "drop" or
+"stall") consumed one per request; with none left it plays `default_step`, 200 {"code": 0}
+unless a test changes it. A stalled request answers 200 once the test calls release().
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 OK_BODY = b'{"code": 0, "message": "OK"}'
 HANG_S = 3.0
+STALL_MAX_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,9 @@ class FakeGateway:
         self._lock = threading.Lock()
         self._requests: dict[int, list[Request]] = defaultdict(list)
         self._steps: dict[int, list[int | str]] = {}
+        self.default_step: int | str = 200
+        self._released = threading.Event()
+        self.stalled = 0
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(
@@ -56,6 +61,12 @@ class FakeGateway:
         with self._lock:
             self._steps[message_id] = list(steps)
 
+    def release(self) -> None:
+        """Let every request stalled so far answer; later ones stall until the next release."""
+        with self._lock:
+            released, self._released = self._released, threading.Event()
+        released.set()
+
     def requests_for(self, message_id: int) -> list[Request]:
         with self._lock:
             return list(self._requests.get(message_id, []))
@@ -66,7 +77,19 @@ class FakeGateway:
     def _next_step(self, message_id: int) -> int | str:
         with self._lock:
             steps = self._steps.get(message_id)
-            return steps.pop(0) if steps else 200
+            return steps.pop(0) if steps else self.default_step
+
+    def total_requests(self) -> int:
+        with self._lock:
+            return sum(len(r) for r in self._requests.values())
+
+    def _stall(self) -> None:
+        with self._lock:
+            self.stalled += 1
+            released = self._released
+        released.wait(STALL_MAX_S)
+        with self._lock:
+            self.stalled -= 1
 
     def _record(self, message_id: int, request: Request) -> None:
         with self._lock:
@@ -97,6 +120,9 @@ class FakeGateway:
                 elif step == "hang":
                     time.sleep(HANG_S)
                     self.close_connection = True
+                elif step == "stall":
+                    gateway._stall()
+                    self._reply(200, OK_BODY)
                 elif step == "malformed":
                     self._reply(200, b'{"code": 0, "mess')
                 elif step == 200:

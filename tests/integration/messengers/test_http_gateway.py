@@ -1,4 +1,6 @@
+import asyncio
 import dataclasses
+import threading
 
 import pytest
 
@@ -8,6 +10,33 @@ from tests.integration.messengers.contract import MessengerContract
 from tests.integration.messengers.fake_gateway import FakeGateway, closed_port_url
 
 FAULTS = {"transient": 503, "permanent": 400, "drop": "drop"}
+
+
+class OnLoop:
+    """Drives an async messenger from test code, on an event loop in a thread of its own."""
+
+    def __init__(self, factory):
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self._messenger = self._run(factory())
+        self.channel = self._messenger.channel
+
+    def _run(self, coroutine):
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=30)
+
+    def send(self, item):
+        return self._run(self._messenger.send(item))
+
+    def close(self):
+        self._run(self._messenger.close())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
+
+def http_messenger(settings):
+    return OnLoop(build_registry(settings)["http"])
 
 
 class TestHttpGatewayMessenger(MessengerContract):
@@ -27,12 +56,10 @@ class TestHttpGatewayMessenger(MessengerContract):
         settings = dataclasses.replace(
             self.settings, gateway_url=fake.url, gateway_token=fake.token
         )
-        return build_registry(settings)["http"]()
+        return http_messenger(settings)
 
     def make_unreachable_messenger(self):
-        return build_registry(dataclasses.replace(self.settings, gateway_url=closed_port_url()))[
-            "http"
-        ]()
+        return http_messenger(dataclasses.replace(self.settings, gateway_url=closed_port_url()))
 
     def fail_next(self, fake, message_id, fault):
         fake.script(message_id, [FAULTS[fault]])
@@ -61,7 +88,7 @@ class TestHttpGatewayMessenger(MessengerContract):
 
     def test_wrong_token_is_permanent_and_the_token_is_not_in_the_error(self, fake):
         settings = dataclasses.replace(self.settings, gateway_url=fake.url, gateway_token="s3cret")
-        messenger = build_registry(settings)["http"]()
+        messenger = http_messenger(settings)
 
         result = messenger.send(self.make_item())
 
