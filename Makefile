@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PYTEST := $(PY) -m pytest
 
-.PHONY: tools install run demo test unit integration e2e slow bench bench-million lint fmt migrate services up down clean
+.PHONY: tools install run demo test unit integration e2e slow bench bench-million bench-email lint fmt migrate services up down clean
 
 install: $(STAMP)
 
@@ -45,6 +45,11 @@ bench: install
 
 bench-million: BENCH_ARGS = --recipients 1000000
 bench-million: bench
+
+# E-mails per second through the SMTP pool against a local sink, raw and end to end, and the
+# same with a fresh SMTP session per message: the pool's gain as a ratio.
+bench-email: install
+	$(PY) -m bench.email $(BENCH_EMAIL_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -7,8 +7,10 @@ never add a header; such a refusal is a ValueError, which the caller reports as 
 from __future__ import annotations
 
 import email.utils
+import functools
 from dataclasses import dataclass
 from email import policy
+from email.headerregistry import BaseHeader
 from email.message import EmailMessage
 
 # 7bit transfer: every part is ASCII on the wire, whatever the relay says about 8BITMIME.
@@ -70,20 +72,29 @@ def build_message(mail: Email, mail_from: str, sent_at: float) -> EmailMessage:
     if not is_single_address(mail.to):
         raise ValueError("the recipient is not a single e-mail address")
     message = EmailMessage(policy=WIRE)
-    message["From"] = mail_from
+    message["From"] = parsed_header("From", mail_from)
     message["To"] = mail.to
     message["Subject"] = mail.subject
-    message["Date"] = email.utils.formatdate(sent_at, usegmt=True)
+    message["Date"] = parsed_header("Date", email.utils.formatdate(int(sent_at), usegmt=True))
     message["Message-ID"] = message_id_header(mail.message_id, mail_from)
     if mail.unsubscribe_url:
         message["List-Unsubscribe"] = f"<{mail.unsubscribe_url}>"
-        message["List-Unsubscribe-Post"] = ONE_CLICK
+        message["List-Unsubscribe-Post"] = parsed_header("List-Unsubscribe-Post", ONE_CLICK)
     message.set_content(mail.text, cte=None if mail.text.isascii() else "quoted-printable")
     if mail.html is not None:
         message.add_alternative(
             mail.html, subtype="html", cte=None if mail.html.isascii() else "quoted-printable"
         )
     return message
+
+
+@functools.lru_cache(maxsize=64)
+def parsed_header(name: str, value: str) -> BaseHeader:
+    """A header parsed once and shared by every message (they are immutable): parsing address
+    and date headers is most of the cost of building a message."""
+    if "\r" in value or "\n" in value:
+        raise ValueError("Header values may not contain linefeed or carriage return characters")
+    return WIRE.header_factory(name, value)  # type: ignore[no-any-return]
 
 
 def build_envelope(mail: Email, mail_from: str, sent_at: float) -> Envelope:
