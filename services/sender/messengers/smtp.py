@@ -6,6 +6,7 @@ through the delay tiers), 5yz permanent with the server's reply as the reason.
 
 from __future__ import annotations
 
+import functools
 import smtplib
 import socket
 import ssl
@@ -133,6 +134,12 @@ class SmtpMessenger:
         self._pool.close()
 
 
+@functools.cache
+def local_hostname() -> str:
+    """The name to greet with, looked up once: getfqdn() can take seconds with slow DNS."""
+    return socket.getfqdn()
+
+
 def smtp_factory(settings: Settings, tls_context: ssl.SSLContext | None = None) -> MessengerFactory:
     """Every messenger the factory makes shares one pool; nothing connects until a send."""
     if settings.smtp_tls not in TLS_MODES:
@@ -143,8 +150,7 @@ def smtp_factory(settings: Settings, tls_context: ssl.SSLContext | None = None) 
         user=settings.smtp_user,
         password=settings.smtp_password,
         timeout_s=settings.smtp_timeout_s,
-        # Looked up once: getfqdn() can take seconds where reverse DNS is slow.
-        local_hostname=socket.getfqdn(),
+        local_hostname=local_hostname(),
         tls_context=tls_context
         or (ssl.create_default_context() if settings.smtp_tls != "none" else None),
     )

@@ -83,9 +83,13 @@ class RelayRotation:
             self._turn += 1
         return ready + cooling
 
-    def failed(self, relay: Relay) -> None:
+    def failed(self, relay: Relay) -> bool:
+        """Start (or extend) the relay's cool-down; True if it was not cooling down already."""
         with self._lock:
-            self._cooling_until[relay] = self._clock() + self._cooldown_s
+            now = self._clock()
+            was_ready = self._cooling_until.get(relay, 0.0) <= now
+            self._cooling_until[relay] = now + self._cooldown_s
+        return was_ready
 
     def recovered(self, relay: Relay) -> None:
         with self._lock:
@@ -227,9 +231,10 @@ class SmtpPool:
                 smtp = open_session(relay, self._options)
             except (OSError, smtplib.SMTPException) as exc:
                 RELAY_FAILURES.inc()
-                self._rotation.failed(relay)
                 failure = session_failure(relay, exc)
-                log.warning("SMTP relay %s failed, cooling down: %s", relay, failure.error)
+                # Once per outage, not once per message: a relay down is a flood otherwise.
+                if self._rotation.failed(relay):
+                    log.warning("SMTP relay %s failed, cooling down: %s", relay, failure.error)
                 continue
             self._rotation.recovered(relay)
             CONNECTIONS_OPENED.inc()

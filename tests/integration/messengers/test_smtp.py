@@ -401,3 +401,14 @@ def test_smtplib_debug_output_is_never_enabled(smtp_settings, sink, capsys):
     messenger.close()
     assert "send:" not in capsys.readouterr().err
     assert smtplib.SMTP.debuglevel == 0
+
+
+def test_a_relay_that_is_down_is_logged_once_per_outage_not_per_message(smtp_settings, caplog):
+    messenger = messenger_for(smtp_settings, free_port())
+
+    with caplog.at_level(logging.WARNING):
+        results = [messenger.send(item(f"r{i}@example.com")) for i in range(5)]
+
+    messenger.close()
+    assert {r.kind for r in results} == {TRANSIENT}
+    assert sum("cooling down" in r.message for r in caplog.records) == 1
