@@ -12,6 +12,7 @@ from sqlalchemy import select, text, update
 
 from services.scheduler.ticker import HELD_ROUTING_KEY, Ticker, publish_held
 from shared.db.models import Campaign, CampaignProgress, CampaignSchedule, ChannelBucket, Message
+from shared.db.queries.messages import apply_outcomes, materialise
 from shared.domain.throttle import ChannelLimits
 from shared.messaging.connection import connect
 from shared.messaging.envelopes import DeliveryBatch, Outcome
@@ -217,29 +218,34 @@ def test_a_new_send_window_reschedules_waiting_messages(engine, settings, publis
 def test_messages_back_from_a_pause_wait_for_their_window_again(
     engine, settings, publisher, channel
 ):
-    make_clients(engine, 3, timezone=EAST)
-    campaign_id = make_campaign(
-        engine, window_start=local_clock(14, -3600), window_end=local_clock(14, 3600)
+    make_clients(engine, 3, timezone=EAST, first_phone=79000000000)
+    make_clients(engine, 2, timezone=WEST, first_phone=79100000000)  # shut all along
+    closes = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)
+    make_campaign(
+        engine,
+        window_start=local_clock(14, -3600),
+        window_end=local_clock(14, 2),
+        ends_at=closes + dt.timedelta(days=2),
     )
     scheduler = ticker(settings)
     scheduler.tick(engine, publisher)
     ids = released_ids(channel)
-    with engine.begin() as conn:
-        # The window has shut meanwhile; the senders hand the paused campaign's items back.
-        conn.execute(
-            update(Campaign)
-            .where(Campaign.id == campaign_id)
-            .values(window_start=local_clock(14, 3600), window_end=local_clock(14, 7200))
-        )
-        from shared.db.queries.messages import apply_outcomes
-
+    wait_until(
+        lambda: (
+            scheduler.tick(engine, publisher) is not None
+            and dt.datetime.now(dt.UTC) > closes + dt.timedelta(seconds=0.5)
+        ),
+        timeout=10,
+    )
+    with engine.begin() as conn:  # the senders hand the paused campaign's items back
         apply_outcomes(conn, [Outcome(i, "held", 1, time.time()) for i in ids])
 
     released = scheduler.tick(engine, publisher)
 
     assert (len(ids), released) == (3, 0)
-    assert len(not_befores(engine, campaign_id)) == 1
-    assert min(not_befores(engine, campaign_id)) > dt.datetime.now(dt.UTC)
+    with engine.connect() as conn:
+        reopenings = conn.scalars(select(Message.not_before).where(Message.id.in_(ids))).all()
+    assert min(reopenings) > closes + dt.timedelta(hours=22)
 
 
 def test_two_schedulers_share_one_campaign_bucket(engine, settings, publisher, amqp_url):
@@ -276,6 +282,31 @@ def test_two_schedulers_share_one_campaign_bucket(engine, settings, publisher, a
 
     assert sum(counts) == 40
     assert progress(engine, campaign_id)["queued"] == before + 40
+
+
+@pytest.mark.parametrize(
+    "lock",
+    [
+        "SELECT 1 FROM campaign WHERE id = :c FOR UPDATE",
+        "SELECT 1 FROM channel_bucket WHERE channel = 'http' FOR UPDATE",
+    ],
+)
+def test_what_another_scheduler_is_releasing_is_skipped_not_waited_for(
+    engine, settings, publisher, lock
+):
+    make_clients(engine, 5)
+    campaign_id = make_campaign(engine, status="running")
+    with engine.begin() as conn:
+        materialise(conn, campaign_id)
+        conn.execute(text("INSERT INTO channel_bucket (channel) VALUES ('http')"))
+    scheduler = ticker(settings)
+
+    with engine.begin() as other:
+        other.execute(text(lock), {"c": campaign_id})
+        while_held = scheduler.tick(engine, publisher)
+    after = scheduler.tick(engine, publisher)
+
+    assert (while_held, after) == (0, 5)
 
 
 def test_a_channel_ceiling_is_shared_fairly_between_campaigns(engine, settings, publisher):

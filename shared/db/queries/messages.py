@@ -129,7 +129,8 @@ CLOSE_PENDING = text(
 # Only messages not yet final take an outcome: a replayed or duplicate outcome finds the
 # message already final and changes nothing, so counts stay exact under redelivery. A
 # "held" outcome (not sent because the campaign was paused) puts the message back to
-# pending. Pending rows qualify too: the scheduler publishes a batch before its claim
+# pending, without a not_before: the scheduler checks its send window again before
+# releasing it. Pending rows qualify too: the scheduler publishes a batch before its claim
 # commits, and locking them makes an early outcome wait for that commit instead of
 # missing a row that is still pending in this statement's snapshot.
 APPLY_OUTCOMES = text(
@@ -150,6 +151,7 @@ APPLY_OUTCOMES = text(
            SET status = v.status, attempts = v.attempt, last_error = v.error,
                sent_at = CASE WHEN v.status = 'sent' THEN to_timestamp(v.at) END,
                queued_at = CASE WHEN v.status = 'pending' THEN NULL ELSE m.queued_at END,
+               not_before = CASE WHEN v.status = 'pending' THEN NULL ELSE m.not_before END,
                updated_at = now()
           FROM v JOIN locked ON locked.id = v.id
          WHERE m.id = v.id
