@@ -82,7 +82,11 @@ class JsonParser(FlaskParser):
             flask_smorest.abort(
                 415, message="the body must be JSON (Content-Type: application/json)"
             )
-        return super().load_json(req, schema)
+        try:
+            return super().load_json(req, schema)
+        except RecursionError:
+            # The stdlib decoder recurses per nesting level; no valid body nests that deep.
+            flask_smorest.abort(422, message="the body is not valid JSON: nested too deeply")
 
     def _handle_invalid_json_error(
         self, error: Exception, req: Request, *args: Any, **kwargs: Any

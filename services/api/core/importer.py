@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any, Literal
@@ -21,6 +20,7 @@ from shared.errors import InvalidInput
 
 CHUNK_ROWS = 2_000
 MAX_REPORTED_ERRORS = 1_000
+MAX_DEPTH = 32  # of one record; a client is 3 deep at most
 CSV_COLUMNS = ("phone", "operator_code", "tags", "timezone", "email")
 TAG_SEPARATORS = str.maketrans({"|": ";"})
 
@@ -117,17 +117,40 @@ def store(conn: Connection, chunk: Chunk, report: ImportReport) -> None:
 
 
 def json_records(stream: IO[bytes]) -> Iterator[Record]:
-    """Yield each element of a top-level JSON array, parsed incrementally."""
-    events = ijson.parse(stream, use_float=True)
+    """Yield each element of a top-level JSON array, parsed incrementally.
+
+    Built from ijson's basic events rather than its prefixed ones: prefixes grow with the
+    nesting, so a small, deeply nested body would cost memory quadratic in its depth.
+    """
+    events = ijson.basic_parse(stream, use_float=True)
     try:
         first = next(events, None)
-        if first is None or first[1] != "start_array":
+        if first is None or first[0] != "start_array":
             raise InvalidInput("the body must be a JSON array of client objects")
-        for item in ijson.items(itertools.chain([first], events), "item"):
-            yield item if isinstance(item, dict) else NOT_AN_OBJECT
+        yield from array_items(events)
     except ijson.JSONError as exc:
         reason = str(exc).splitlines()[0]
         raise InvalidInput(f"the body is not valid JSON: {reason}") from exc
+
+
+def array_items(events: Iterator[tuple[str, Any]]) -> Iterator[Record]:
+    """Assemble the items of an array whose start_array has been read; cap their depth."""
+    builder, depth = ijson.ObjectBuilder(), 0
+    for event, value in events:
+        if depth == 0 and event not in ("start_map", "start_array"):
+            if event != "end_array":
+                yield NOT_AN_OBJECT  # a scalar item
+            continue
+        builder.event(event, value)
+        if event in ("start_map", "start_array"):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise InvalidInput(f"the body nests deeper than {MAX_DEPTH} levels")
+        elif event in ("end_map", "end_array"):
+            depth -= 1
+            if depth == 0:
+                yield builder.value if isinstance(builder.value, dict) else NOT_AN_OBJECT
+                builder = ijson.ObjectBuilder()
 
 
 def csv_records(stream: IO[bytes]) -> Iterator[Record]:

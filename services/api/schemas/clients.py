@@ -93,7 +93,11 @@ class ClientPageSchema(PageSchema):
 class RowErrorSchema(Schema):
     row = fields.Integer(metadata={"description": "1-based position of the record in the body."})
     phone = fields.Raw(allow_none=True, metadata={"description": "The phone as given."})
-    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+    errors = fields.Dict(
+        keys=fields.String(),
+        values=fields.Raw(),
+        metadata={"description": "Reasons by field, nested as the record is (as for POST)."},
+    )
 
 
 class ImportReportSchema(Schema):

@@ -32,6 +32,7 @@ class StrictSchema(Schema):
 
 # PostgreSQL text cannot hold NUL; the spec says so, so clients and fuzzers know it.
 NO_NUL_PATTERN = "^[^\\x00]*$"
+MAX_SCALAR_CHARS = 1000
 
 
 class Text(fields.String):
@@ -58,7 +59,7 @@ class Scalar(fields.Field):
             "metadata",
             {
                 "anyOf": [
-                    {"type": "string", "pattern": NO_NUL_PATTERN},
+                    {"type": "string", "maxLength": MAX_SCALAR_CHARS, "pattern": NO_NUL_PATTERN},
                     {"type": "number"},
                     {"type": "boolean"},
                 ]
@@ -70,6 +71,8 @@ class Scalar(fields.Field):
         if isinstance(value, str):
             if "\x00" in value:
                 raise ValidationError("must not contain NUL characters")
+            if len(value) > MAX_SCALAR_CHARS:
+                raise ValidationError(f"must be at most {MAX_SCALAR_CHARS} characters")
             return value
         if isinstance(value, bool | int):
             return value
