@@ -307,6 +307,31 @@ def test_every_metrics_endpoint_passes_promtool_and_answers_healthz(observed, tr
             assert requests.get(url.replace("/metrics", "/healthz"), timeout=10).status_code == 200
 
 
+def test_every_herald_metric_is_documented_in_the_readme(observed, traced):
+    readme = (ROOT / "README.md").read_text()
+    families = {
+        line.split()[2]
+        for url in observed.metrics_urls().values()
+        for line in requests.get(url, timeout=10).text.splitlines()
+        if line.startswith("# TYPE herald_")
+    }
+
+    undocumented = [
+        family
+        for family in sorted(families)
+        if not family.endswith("_created") and not is_documented(family, readme)
+    ]
+
+    assert len(families) > 20
+    assert undocumented == []
+
+
+def is_documented(family: str, readme: str) -> bool:
+    """Named in full, or as `_rest` after its service's prefix in a shared table row."""
+    rest = family.split("_", 2)[2]
+    return f"`{family}`" in readme or f"`_{rest}`" in readme
+
+
 # --- a real Prometheus over the running stack ------------------------------------------------
 
 
