@@ -161,3 +161,19 @@ def test_an_invalid_campaign_is_422_like_on_create_and_stores_nothing(
 def ceil_minute(at: dt.datetime) -> dt.datetime:
     floored = at.replace(second=0, microsecond=0)
     return floored if floored == at else floored + dt.timedelta(minutes=1)
+
+
+@pytest.mark.parametrize(
+    ("rate_limit", "expected"),
+    [
+        (None, (500.0, "default_throughput")),
+        (500, (500.0, "rate_limit")),
+        (10_000, (500.0, "default_throughput")),
+    ],
+)
+def test_the_forecast_names_where_its_rate_comes_from(
+    api: FlaskClient, rate_limit: int | None, expected: tuple[float, str]
+) -> None:
+    forecast = api.post(PATH, json=body(rate_limit=rate_limit), headers=AUTH).json["forecast"]
+
+    assert (forecast["rate_per_s"], forecast["rate_basis"]) == expected

@@ -47,12 +47,16 @@ def parse_channel_rates(spec: str) -> dict[str, float]:
 
 
 def sending_rate(rate_limit: int | None, channel_ceiling: float | None) -> tuple[float, str]:
-    """The slowest of the campaign's limit and the channel's ceiling, else the default."""
-    candidates = [(DEFAULT_THROUGHPUT_PER_S, "default_throughput")]
-    if channel_ceiling:
-        candidates.append((channel_ceiling, "channel_limit"))
+    """The slowest of the campaign's limit and the channel's ceiling, else the default.
+
+    On a tie the operator's own setting names the basis: the campaign's, then the channel's.
+    """
+    candidates = []
     if rate_limit:
         candidates.append((float(rate_limit), "rate_limit"))
+    if channel_ceiling:
+        candidates.append((channel_ceiling, "channel_limit"))
+    candidates.append((DEFAULT_THROUGHPUT_PER_S, "default_throughput"))
     return min(candidates, key=lambda candidate: candidate[0])
 
 
