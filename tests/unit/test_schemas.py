@@ -64,6 +64,7 @@ def test_given_operator_code_wins() -> None:
         ("attributes", {"nested": {"a": 1}}),
         ("attributes", {"list": [1]}),
         ("attributes", {"nul": "a\x00b"}),
+        ("attributes", {"long": "x" * 1_001}),
         ("id", 5),
         ("created_at", "2030-01-01T00:00:00Z"),
         ("colour", "blue"),
@@ -72,6 +73,19 @@ def test_given_operator_code_wins() -> None:
 def test_client_rejects_bad_fields(field: str, value: Any) -> None:
     data = {"phone": "+79123456789", field: value}
     assert field in errors_of(ClientSchema(), data)
+
+
+def test_attribute_values_up_to_the_cap_are_kept() -> None:
+    client = ClientSchema().load({"phone": "+79123456789", "attributes": {"a": "x" * 1_000}})
+
+    assert client["attributes"] == {"a": "x" * 1_000}
+
+
+def test_the_spec_states_no_nul_unless_a_pattern_already_says_more() -> None:
+    fields = ClientSchema().fields
+
+    assert fields["phone"].metadata["pattern"] == "^[^\\x00]*$"
+    assert "pattern" not in fields["operator_code"].metadata
 
 
 def test_timezone_allow_list_is_host_independent() -> None:
