@@ -150,3 +150,55 @@ def test_held_outcomes_put_messages_back_to_pending(engine):
 
     assert sorted(m.id for m in again) == sorted(m.id for m in due)
     assert progress(engine, campaign_id)["queued"] == 3
+
+
+def test_an_outcome_racing_the_release_commit_waits_for_it_and_counts(engine):
+    make_clients(engine, 5)
+    campaign_id = make_campaign(engine, status="running")
+    with engine.begin() as conn:
+        materialise(conn, campaign_id)
+    applied: list[int] = []
+
+    with engine.begin() as release:
+        due = claim_due(release, campaign_id, 10)
+        outcomes = [Outcome(m.id, "sent", 1, time.time()) for m in due]
+
+        def apply_early():
+            with engine.begin() as conn:
+                applied.append(apply_outcomes(conn, outcomes))
+
+        stats_writer = threading.Thread(target=apply_early)
+        stats_writer.start()
+        stats_writer.join(timeout=0.5)  # it must wait for the release to commit
+        assert applied == []
+    stats_writer.join(timeout=10)
+
+    assert applied == [5]
+    assert progress(engine, campaign_id) == {
+        "total": 5,
+        "pending": 0,
+        "queued": 0,
+        "sent": 5,
+        "failed": 0,
+    }
+
+
+def test_an_outcome_for_a_release_that_rolled_back_still_counts_once(engine):
+    make_clients(engine, 2)
+    campaign_id = make_campaign(engine, status="running")
+    with engine.begin() as conn:
+        materialise(conn, campaign_id)
+    with engine.connect() as conn:
+        ids = [m.id for m in claim_due(conn, campaign_id, 10)]
+        conn.rollback()  # the publish failed after the batch went out
+
+    with engine.begin() as conn:
+        apply_outcomes(conn, [Outcome(i, "sent", 1, time.time()) for i in ids])
+
+    assert progress(engine, campaign_id) == {
+        "total": 2,
+        "pending": 0,
+        "queued": 0,
+        "sent": 2,
+        "failed": 0,
+    }
