@@ -32,11 +32,11 @@ from shared.messaging.topology import (
     retry_queue,
     retry_routing_key,
 )
-from tests.conftest import reset_vhost
+from tests.conftest import TEST_VHOST, reset_vhost
 from tests.integration.messengers.fake_gateway import FakeGateway
 
 # A vhost of this module's own: other modules reset theirs while these tests run.
-VHOST = "herald_test_sender"
+VHOST = f"{TEST_VHOST}_sender"
 MAX_ATTEMPTS = 3
 _ids = itertools.count(int(time.time()) % 1_000_000 * 1000)
 

@@ -9,7 +9,7 @@ from prometheus_client import REGISTRY
 from shared.domain.breaker import BreakerPolicy
 from shared.messaging.connection import connect
 from shared.messaging.topology import OUTCOMES_QUEUE, declare_all
-from tests.conftest import reset_vhost
+from tests.conftest import TEST_VHOST, reset_vhost
 from tests.integration.messengers.fake_gateway import FakeGateway
 from tests.integration.test_sender import (
     Mailbox,
@@ -20,7 +20,7 @@ from tests.integration.test_sender import (
     wait_until,
 )
 
-VHOST = "herald_test_sender_breaker"
+VHOST = f"{TEST_VHOST}_sender_breaker"
 CONCURRENCY = 4
 MIN_CALLS = 10
 TRIAL_CALLS = BreakerPolicy(0.8, MIN_CALLS, 1.0).trial_calls
