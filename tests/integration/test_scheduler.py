@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
 import threading
 import time
 
@@ -18,18 +19,19 @@ from shared.messaging.connection import connect
 from shared.messaging.envelopes import DeliveryBatch, Outcome
 from shared.messaging.publisher import ConfirmingPublisher
 from shared.messaging.topology import CAMPAIGNS_EXCHANGE, declare_all, delivery_queue
-from tests.conftest import reset_vhost
+from tests.conftest import random_suffix, reset_vhost
 from tests.support.factories import make_campaign, make_clients
 from tests.support.waiting import wait_until
 
-VHOST = "herald_sched"
+VHOST = f"herald_sched_{random_suffix()}"  # concurrent runs of this module never meet
 EAST, WEST = "Etc/GMT-14", "Etc/GMT+12"  # UTC+14 and UTC-12: the same clock, two hours apart
 
 
 @pytest.fixture(scope="module")
 def amqp_url(settings):
     reset_vhost(VHOST)
-    return settings.amqp_url.rsplit("/", 1)[0] + "/" + VHOST
+    yield settings.amqp_url.rsplit("/", 1)[0] + "/" + VHOST
+    subprocess.run(["rabbitmqctl", "-q", "delete_vhost", VHOST], capture_output=True)
 
 
 @pytest.fixture(scope="module")
