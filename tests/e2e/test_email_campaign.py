@@ -11,6 +11,7 @@ import datetime as dt
 import email
 import email.policy
 import email.utils
+import os
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,8 +29,10 @@ from tests.support.api_client import ApiClient
 from tests.support.smtp_sink import Received, SmtpSink
 from tests.support.waiting import wait_until
 
-DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/herald_e2e_email"
-VHOST = "herald_e2e_email"
+DATABASE_URL = os.environ.get(
+    "HERALD_E2E_EMAIL_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/herald_e2e_email"
+)
+VHOST = os.environ.get("HERALD_E2E_EMAIL_VHOST", "herald_e2e_email")
 SIGNING_KEY = "e2e-email-signing-key"
 MAIL_DOMAIN = "news.example.org"
 MASS = 5000
