@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from services.scheduler.ticker import HELD_ROUTING_KEY, Ticker
 from shared.config import Settings
 from shared.db.engine import make_engine
-from shared.logging import configure
+from shared.logging import configure, secrets_of
 from shared.messaging.connection import CONNECTION_ERRORS, Backoff, connect
 from shared.messaging.consumer import Consumer, Delivery, Session
 from shared.messaging.publisher import ConfirmingPublisher, PublishFailed
@@ -83,7 +83,7 @@ class Scheduler:
 
 def main() -> None:
     settings = Settings.from_env()
-    configure("scheduler", settings.log_level)
+    configure("scheduler", settings.log_level, secrets_of(settings))
     serve(settings.metrics_port)
     engine = make_engine(settings.database_url)
     scheduler = Scheduler(settings, engine)

@@ -21,7 +21,7 @@ from services.sender.messengers.registry import build_registry
 from services.sender.worker import RetryPolicy, Worker
 from shared import metrics
 from shared.config import Settings
-from shared.logging import configure
+from shared.logging import configure, secrets_of
 from shared.messaging.consumer import Consumer
 from shared.messaging.topology import delivery_queue
 
@@ -68,7 +68,7 @@ def raise_open_files_limit(needed: int) -> None:
 
 def main() -> int:
     settings = Settings.from_env()
-    configure("sender", settings.log_level)
+    configure("sender", settings.log_level, secrets_of(settings))
     metrics.serve(settings.metrics_port)
     # Room for the pooled connections of every channel, plus the broker's and the logs'.
     raise_open_files_limit(settings.sender_concurrency * len(settings.sender_channels) + 256)
