@@ -1,9 +1,6 @@
 """`make bench-email`: e-mails per second through the SMTP pool, raw and end to end, and the gain.
 
-Against a minimal SMTP sink in its own process, each figure is taken twice: with the pool's
-kept-open sessions (RSET between messages), and with a fresh session per message
-(HERALD_SMTP_MAX_PER_CONNECTION=1: connect, EHLO, send, QUIT). First the messenger alone
-(same threads and processes as two senders), then a whole campaign through the stack.
+Each figure twice against one minimal sink: kept-open sessions, then a session per e-mail.
 """
 
 from __future__ import annotations

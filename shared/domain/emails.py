@@ -1,7 +1,6 @@
 """Build one campaign e-mail: MIME headers, plain text, an optional HTML alternative, the envelope.
 
-email.message.EmailMessage refuses CR or LF in a header value, so rendered client data can
-never add a header; such a refusal is a ValueError, which the caller reports as permanent.
+EmailMessage refuses CR/LF in headers, so client data never adds one; that is a ValueError.
 """
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
 """Signed unsubscribe tokens: a client id and a channel under HMAC-SHA256, URL-safe base64.
 
-A token is `<payload>.<signature>`; anything that does not verify is simply not a token, so
-a forged or altered link can name no client.
+A token is `<payload>.<signature>`; one that does not verify names no client at all.
 """
 
 from __future__ import annotations

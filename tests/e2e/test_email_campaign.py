@@ -1,8 +1,6 @@
 """E-mail campaigns end to end: the stack as processes, a real SMTP server on loopback.
 
-Each recipient gets exactly one proper MIME message; 451s are retried until accepted, 550s
-fail with the server's reply, a dropped connection loses nothing; an unsubscribe link from a
-received e-mail opts its recipient out of every later e-mail campaign.
+One MIME message per recipient; 451 retried, 550 failed, drops lose nothing; opt-outs stick.
 """
 
 from __future__ import annotations

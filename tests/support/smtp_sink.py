@@ -1,9 +1,6 @@
 """SmtpSink: aiosmtpd on loopback capturing every message, with scripted replies and drops.
 
-`script(address, ["451", "451"])` answers the next two RCPTs to that address with 451, after
-which it is accepted; "550" refuses, "421" refuses and closes the session, "drop" aborts the
-connection instead of answering its DATA (the message is not kept). With `max_per_session`,
-a session gets 421 and is closed at the MAIL past that many, as providers do.
+script(address, steps): "451"/"550"/"421" replies to its next RCPTs, "drop" aborts its DATA.
 """
 
 from __future__ import annotations

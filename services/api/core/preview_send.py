@@ -1,8 +1,6 @@
 """Send one preview of a campaign's message to an address, now, outside the campaign's records.
 
-The template is filled from the client with that address if there is one, else left empty;
-no message row is written and no counter moves. The delivery itself is injected, so this
-module never touches a channel's client library.
+No message row, no counter; the delivery itself is injected, so no channel library here.
 """
 
 from __future__ import annotations

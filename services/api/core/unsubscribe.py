@@ -1,7 +1,6 @@
 """Opt-outs through signed links (read one, follow one), and who a campaign left out and why.
 
-A link that does not verify, or names a client that no longer exists, is NotFound: it
-changes nothing.
+A link that does not verify, or names a client that no longer exists, changes nothing.
 """
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
 """/campaigns/{id}/test: send one preview of a campaign's message through its channel, now.
 
-The channel's messenger is the sender's own, built for this one request: the preview goes
-out exactly as a campaign message would, with the same connections settings and rules.
+The messenger is the sender's own, built for the request: the preview goes out as mail would.
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
 """/unsubscribe/{token}: the public one-click opt-out link that every campaign e-mail carries.
 
-GET only shows what the link does (mail scanners fetch links; RFC 8058 forbids acting on
-GET); POST with List-Unsubscribe=One-Click records it. A browser gets a small page, anything
-else JSON.
+GET only describes (mail scanners fetch links, RFC 8058); POST One-Click records it.
 """
 
 from __future__ import annotations

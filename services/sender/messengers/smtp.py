@@ -1,7 +1,6 @@
 """SmtpMessenger: one e-mail per item, composed as MIME and sent through the process's pool.
 
-Replies classify as RFC 5321 says: 2yz sent, 4yz and lost sessions transient (retried
-through the delay tiers), 5yz permanent with the server's reply as the reason.
+RFC 5321 outcomes: 2yz sent, 4yz and lost sessions transient (retried), 5yz permanent.
 """
 
 from __future__ import annotations

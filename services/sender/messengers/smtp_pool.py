@@ -1,8 +1,6 @@
 """SmtpPool: a few kept-open SMTP sessions per process, spread over relays, one thread each.
 
-smtplib is not thread-safe, so a session serves one delivery thread at a time: the thread
-leases a slot, takes an idle session (RSET proves it is still there) or opens one, and gives
-it back. A relay that cannot be reached cools down for RELAY_COOLDOWN_S behind the others.
+A relay that cannot be reached cools down for RELAY_COOLDOWN_S behind the others.
 """
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
 """Recipient statements for channels: find a client by address, record an opt-out, who is left out.
 
-An opt-out and the cancellation of that client's pending messages on the channel are one
-statement, so no later release can send what the recipient just refused.
+An opt-out also cancels the client's pending messages on that channel, in the same statement.
 """
 
 from __future__ import annotations
