@@ -223,22 +223,29 @@ class SmtpPool:
             return None
 
     def _connect(self, order: list[Relay]) -> Connection | DeliveryResult:
+        """Open a session to the first relay that takes one; the reserved room is given back
+        whatever happens otherwise."""
         failure: DeliveryResult = transient("no SMTP relay configured")
-        for relay in order:
-            try:
-                smtp = open_session(relay, self._options)
-            except (OSError, smtplib.SMTPException) as exc:
-                RELAY_FAILURES.inc()
-                failure = session_failure(relay, exc)
-                # Once per outage, not once per message: a relay down is a flood otherwise.
-                if self._rotation.failed(relay):
-                    log.warning("SMTP relay %s failed, cooling down: %s", relay, failure.error)
-                continue
-            self._rotation.recovered(relay)
-            CONNECTIONS_OPENED.inc()
+        try:
+            for relay in order:
+                try:
+                    smtp = open_session(relay, self._options)
+                except (OSError, smtplib.SMTPException) as exc:
+                    RELAY_FAILURES.inc()
+                    failure = session_failure(relay, exc)
+                    # Once per outage, not once per message: a relay down is a flood otherwise.
+                    if self._rotation.failed(relay):
+                        log.warning("SMTP relay %s failed, cooling down: %s", relay, failure.error)
+                    continue
+                self._rotation.recovered(relay)
+                CONNECTIONS_OPENED.inc()
+                with self._lock:
+                    self.opened += 1
+                return Connection(relay, smtp)
+        except BaseException:
             with self._lock:
-                self.opened += 1
-            return Connection(relay, smtp)
+                self._open_count -= 1
+            raise
         with self._lock:
             self._open_count -= 1
         return failure
