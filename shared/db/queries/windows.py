@@ -50,14 +50,17 @@ WINDOW_WORK = text(
 
 LOCK_CAMPAIGN = text("SELECT now() FROM campaign WHERE id = :campaign_id FOR UPDATE SKIP LOCKED")
 
-# The zones of pending messages that have no not_before: an index probe when there are none.
+UNSCHEDULED = """
+    m.campaign_id = :campaign_id AND m.status = 'pending'
+    AND coalesce(m.not_before, '-infinity'::timestamptz) = '-infinity'::timestamptz
+"""
+
+# Asked every tick: a bare index probe (with LIMIT the planner never goes parallel).
+HAS_UNSCHEDULED = text(f"SELECT 1 FROM message m WHERE {UNSCHEDULED} LIMIT 1")
+
 UNSCHEDULED_ZONES = text(
-    """
-    SELECT DISTINCT c.timezone
-      FROM message m JOIN client c ON c.id = m.client_id
-     WHERE m.campaign_id = :campaign_id AND m.status = 'pending'
-       AND coalesce(m.not_before, '-infinity'::timestamptz) = '-infinity'::timestamptz
-    """
+    f"SELECT DISTINCT c.timezone FROM message m JOIN client c ON c.id = m.client_id"
+    f" WHERE {UNSCHEDULED}"
 )
 
 # Moves not_before to each zone's next opening (fallback for other zones); a message whose
@@ -161,7 +164,10 @@ def lock_campaign(conn: Connection, campaign_id: int) -> dt.datetime | None:
 
 def unscheduled_zones(conn: Connection, campaign_id: int) -> list[str]:
     """Time zones of the campaign's pending messages that have no not_before."""
-    return list(conn.execute(UNSCHEDULED_ZONES, {"campaign_id": campaign_id}).scalars())
+    params = {"campaign_id": campaign_id}
+    if conn.execute(HAS_UNSCHEDULED, params).first() is None:
+        return []
+    return list(conn.execute(UNSCHEDULED_ZONES, params).scalars())
 
 
 def reschedule(
