@@ -2,7 +2,8 @@
 
 Prints materialisation time, deliveries per second from first to last delivery, delivery
 latency p50/p99, every service's peak RSS, and the gateway's raw capacity through the same
-client code, so the Herald/raw ratio means something on a noisy machine.
+client code, so the Herald/raw ratio means something on a noisy machine. Last, the
+scheduler's tick while a million messages wait for their send window (bench/tick.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import requests
 from sqlalchemy import text
 
+from bench import tick
 from bench.harness import import_clients, start_gateway, stop, watch
 from bench.raw_capacity import measure_raw_capacity
 from bench.wrk_check import measure_wrk
@@ -198,6 +200,8 @@ def main() -> None:
 
     for delay_ms in (int(d) for d in args.delays.split(",")):
         report(run_scenario(args.recipients, delay_ms, args.senders, args.concurrency))
+
+    tick.report(tick.measure(1_000_000))
 
 
 if __name__ == "__main__":
