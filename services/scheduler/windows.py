@@ -68,7 +68,8 @@ def keep_window(engine: Engine, item: WindowWork) -> None:
         if item.window is not None and not item.window_changed:
             if item.check_at is None or item.check_at <= now:
                 expired += reschedule(conn, item, Scope.DUE, now)
-            expired += reschedule_unscheduled(conn, item, now)
+            if item.has_unscheduled:
+                expired += reschedule_unscheduled(conn, item, now)
         if item.window_changed or item.end_changed or is_check_due(item, now):
             check_at = next_check(now, item.window)
             queries.save_window(conn, item.campaign_id, item.window, item.ends_at, check_at)
@@ -94,7 +95,7 @@ def reschedule(conn: Connection, item: WindowWork, scope: Scope, now: dt.datetim
 
 
 def reschedule_unscheduled(conn: Connection, item: WindowWork, now: dt.datetime) -> int:
-    """Give held or retried messages (not_before NULL) their opening; usually a bare probe."""
+    """Give held or retried messages (not_before NULL) their zone's opening."""
     zones = queries.unscheduled_zones(conn, item.campaign_id)
     if not zones:
         return 0

@@ -72,7 +72,10 @@ SAVE_CAMPAIGN_BUCKETS = text(
     bindparam("refilled", type_=ARRAY(TIMESTAMP(timezone=True))),
 )
 
-ADD_CHANNEL = text("INSERT INTO channel_bucket (channel) VALUES (:channel) ON CONFLICT DO NOTHING")
+ADD_CHANNEL = text(
+    "INSERT INTO channel_bucket (channel) VALUES (:channel) ON CONFLICT DO NOTHING"
+    " RETURNING channel"
+)
 
 # The channel's row lock makes releasing one channel one scheduler's job at a time.
 LOCK_CHANNEL = text(
@@ -215,8 +218,9 @@ def save_campaign_buckets(
 
 def lock_channel(conn: Connection, channel: str) -> ChannelState | None:
     """Lock the channel's bucket; None while another scheduler is releasing the channel."""
-    conn.execute(ADD_CHANNEL, {"channel": channel})
     row = conn.execute(LOCK_CHANNEL, {"channel": channel}).one_or_none()
+    if row is None and conn.execute(ADD_CHANNEL, {"channel": channel}).first():
+        row = conn.execute(LOCK_CHANNEL, {"channel": channel}).one_or_none()
     return ChannelState(*row) if row else None
 
 

@@ -25,38 +25,39 @@ class Scope(StrEnum):
     UNSCHEDULED = "unscheduled"  # held or retried messages that lost their not_before
 
 
-# Campaigns whose window needs the scheduler: windowed ones (each tick), and any whose window
-# or end changed since their messages were scheduled.
-WINDOW_WORK = text(
-    """
-    SELECT k.id, k.window_start, k.window_end, k.ends_at,
-           s.campaign_id IS NULL
-             OR s.window_start IS DISTINCT FROM k.window_start
-             OR s.window_end IS DISTINCT FROM k.window_end AS window_changed,
-           s.ends_at IS DISTINCT FROM k.ends_at AS end_changed,
-           s.window_check_at
-      FROM campaign k
-      JOIN campaign_progress p ON p.campaign_id = k.id
-      LEFT JOIN campaign_schedule s ON s.campaign_id = k.id
-     WHERE k.status IN ('running', 'paused') AND p.pending > 0
-       AND (k.window_start IS NOT NULL
-            OR s.campaign_id IS NULL
-            OR s.window_start IS DISTINCT FROM k.window_start
-            OR s.window_end IS DISTINCT FROM k.window_end
-            OR s.ends_at IS DISTINCT FROM k.ends_at)
-     ORDER BY k.id
-    """
-)
-
-LOCK_CAMPAIGN = text("SELECT now() FROM campaign WHERE id = :campaign_id FOR UPDATE SKIP LOCKED")
-
 UNSCHEDULED = """
     m.campaign_id = :campaign_id AND m.status = 'pending'
     AND coalesce(m.not_before, '-infinity'::timestamptz) = '-infinity'::timestamptz
 """
 
-# Asked every tick: a bare index probe (with LIMIT the planner never goes parallel).
-HAS_UNSCHEDULED = text(f"SELECT 1 FROM message m WHERE {UNSCHEDULED} LIMIT 1")
+# Campaigns whose window needs the scheduler now: its window or end changed since their
+# messages were scheduled, a window closed somewhere since the last look, or messages came
+# back without a not_before. One query per tick; each condition is a row read or an index probe.
+WINDOW_WORK = text(
+    f"""
+    SELECT * FROM (
+        SELECT k.id, k.window_start, k.window_end, k.ends_at,
+               s.campaign_id IS NULL
+                 OR s.window_start IS DISTINCT FROM k.window_start
+                 OR s.window_end IS DISTINCT FROM k.window_end AS window_changed,
+               s.ends_at IS DISTINCT FROM k.ends_at AS end_changed,
+               s.window_check_at,
+               k.window_start IS NOT NULL AND EXISTS (
+                   SELECT 1 FROM message m WHERE {UNSCHEDULED.replace(":campaign_id", "k.id")}
+               ) AS has_unscheduled
+          FROM campaign k
+          JOIN campaign_progress p ON p.campaign_id = k.id
+          LEFT JOIN campaign_schedule s ON s.campaign_id = k.id
+         WHERE k.status IN ('running', 'paused') AND p.pending > 0
+    ) w
+     WHERE window_changed OR end_changed OR has_unscheduled
+        OR (window_start IS NOT NULL
+            AND (window_check_at IS NULL OR window_check_at <= now()))
+     ORDER BY id
+    """
+)
+
+LOCK_CAMPAIGN = text("SELECT now() FROM campaign WHERE id = :campaign_id FOR UPDATE SKIP LOCKED")
 
 UNSCHEDULED_ZONES = text(
     f"SELECT DISTINCT c.timezone FROM message m JOIN client c ON c.id = m.client_id"
@@ -144,6 +145,7 @@ class WindowWork:
     window_changed: bool
     end_changed: bool
     check_at: dt.datetime | None
+    has_unscheduled: bool = False
 
     @property
     def window(self) -> tuple[dt.time, dt.time] | None:
@@ -153,7 +155,7 @@ class WindowWork:
 
 
 def window_work(conn: Connection) -> list[WindowWork]:
-    """Started campaigns with pending messages whose window needs looking at."""
+    """Started campaigns with pending messages whose window needs the scheduler now."""
     return [WindowWork(*row) for row in conn.execute(WINDOW_WORK)]
 
 
@@ -164,10 +166,7 @@ def lock_campaign(conn: Connection, campaign_id: int) -> dt.datetime | None:
 
 def unscheduled_zones(conn: Connection, campaign_id: int) -> list[str]:
     """Time zones of the campaign's pending messages that have no not_before."""
-    params = {"campaign_id": campaign_id}
-    if conn.execute(HAS_UNSCHEDULED, params).first() is None:
-        return []
-    return list(conn.execute(UNSCHEDULED_ZONES, params).scalars())
+    return list(conn.execute(UNSCHEDULED_ZONES, {"campaign_id": campaign_id}).scalars())
 
 
 def reschedule(
