@@ -52,8 +52,9 @@ def sent_messages(engine: Engine, cid: int, count: int, seconds_ago: float) -> N
         )
         conn.execute(
             text(
-                "UPDATE campaign_progress SET last_sent_at ="
-                " GREATEST(last_sent_at, now() - make_interval(secs => :ago)) WHERE campaign_id = :c"
+                "UPDATE campaign_progress"
+                " SET last_sent_at = GREATEST(last_sent_at, now() - make_interval(secs => :ago))"
+                " WHERE campaign_id = :c"
             ),
             {"c": cid, "ago": seconds_ago},
         )
