@@ -116,9 +116,14 @@ def test_openapi_spec_declares_paths_bearer_auth_and_public_probes(api: FlaskCli
         "/api/v1/campaigns/{campaign_id}/pause",
         "/api/v1/campaigns/{campaign_id}/messages",
         "/api/v1/campaigns/{campaign_id}/stats",
+        "/api/v1/campaigns/{campaign_id}/retry-failed",
+        "/api/v1/campaigns/preview",
         "/api/v1/stats",
     ):
         assert path in spec["paths"]
+    assert "Recipients are fixed when a campaign starts" in spec["info"]["description"]
+    patch = spec["paths"]["/api/v1/campaigns/{campaign_id}"]["patch"]["description"]
+    assert "ends_at, rate_limit and send_window" in patch
     timezone = spec["components"]["schemas"]["Client"]["properties"]["timezone"]
     assert "Europe/Moscow" in timezone["enum"] and "localtime" not in timezone["enum"]
     refs = set(
