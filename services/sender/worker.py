@@ -2,9 +2,10 @@
 
 Decoding and dispatching happen on the connection thread and return at once; deliveries run
 on the dispatcher's loop. A batch's results are published when its last item is in, which
-comes back through call_soon; a batch still waiting on slow items after PARTIAL_AFTER_S has
-what is finished published from on_tick meanwhile, so slow recipients delay only themselves.
-Every publish and ack stays on the connection thread; the ack comes after the last publish.
+comes back through call_soon; a batch whose items are all with the messenger but still not
+done after PARTIAL_AFTER_S has what is finished published from on_tick meanwhile, so slow
+recipients delay only themselves. Every publish and ack stays on the connection thread; the
+ack comes after the last publish.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 ERROR_HEADER = "x-herald-error"
 MAX_ERROR_HEADER_CHARS = 1000
 PARTIAL_AFTER_S = 0.5  # a batch this old publishes its finished results without the rest
-PARTIAL_EVERY_S = 0.25
+PARTIAL_EVERY_S = 0.1
 EXPIRED_WHILE_DEFERRED = "campaign ended while the channel's circuit breaker was open"
 
 
@@ -116,6 +117,7 @@ class InFlight:
     delivery: Delivery
     batch: DeliveryBatch
     progress: BatchProgress
+    partial_at: float  # monotonic time of its next partial publish
 
 
 class Worker:
@@ -155,7 +157,8 @@ class Worker:
         tag = delivery.delivery_tag
         finish = functools.partial(self._finish, session, tag)
         progress = BatchProgress(batch.items, lambda: session.call_soon(finish))
-        self._in_flight[tag] = InFlight(delivery, batch, progress)
+        partial_at = progress.started + PARTIAL_AFTER_S
+        self._in_flight[tag] = InFlight(delivery, batch, progress, partial_at)
         if batch.items:
             dispatcher.dispatch(batch.campaign_id, progress)
         else:
@@ -195,9 +198,15 @@ class Worker:
 
     def _publish_partial(self, session: Session, now: float) -> None:
         for tag, flight in list(self._in_flight.items()):
-            if now - flight.progress.started < PARTIAL_AFTER_S or flight.progress.is_complete:
+            progress = flight.progress
+            # Items still waiting for a slot are not slow, only queued: they will be done
+            # soon, and publishing each batch in parts would cost a confirm per part.
+            if now < flight.partial_at or not progress.is_all_handed_over or progress.is_complete:
                 continue
-            results = flight.progress.take()
+            # Then at twice the age each time: a batch waiting on a hung gateway for the
+            # whole timeout publishes in a handful of parts.
+            flight.partial_at = now + (now - progress.started)
+            results = progress.take()
             if results and not self._publish_results(session, flight, results):
                 del self._in_flight[tag]
 

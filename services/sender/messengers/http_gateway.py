@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 import aiohttp
+from yarl import URL
 
 from shared.config import Settings
 from shared.domain.outcomes import DeliveryResult, classify_http, connection_failed, timed_out
@@ -44,7 +45,8 @@ class HttpGatewayMessenger:
 
     def __init__(self, session: aiohttp.ClientSession, base_url: str, token: str) -> None:
         self._session = session
-        self._send_url = base_url.rstrip("/") + "/v1/send/"
+        # Parsed and quoted once; per request only digits are appended.
+        self._send_url = str(URL(base_url.rstrip("/") + "/v1/send/"))
         self._auth = f"Bearer {token}"
 
     async def send(self, item: DeliveryItem) -> DeliveryResult:
@@ -59,8 +61,9 @@ class HttpGatewayMessenger:
             "Idempotency-Key": message_id,
         }
         try:
+            url = URL(self._send_url + message_id, encoded=True)
             async with self._session.post(
-                self._send_url + message_id, data=body, headers=headers, allow_redirects=False
+                url, data=body, headers=headers, allow_redirects=False
             ) as response:
                 return classify_http(response.status, await response.read())
         except TimeoutError as exc:
