@@ -261,6 +261,20 @@ def test_a_live_campaign_refuses_other_changes_naming_them(
     assert count(engine, "outbox") == 1
 
 
+def test_a_campaign_paused_before_its_start_may_still_change_anything(api: FlaskClient) -> None:
+    campaign = create(api)
+    api.post(f"/api/v1/campaigns/{campaign['id']}/pause", headers=AUTH)
+
+    response = api.patch(
+        f"/api/v1/campaigns/{campaign['id']}",
+        json={"name": "New", "filter": {"tags": ["vip"]}},
+        headers=AUTH,
+    )
+
+    assert response.status_code == 200, response.json
+    assert (response.json["name"], response.json["status"]) == ("New", "paused")
+
+
 def test_a_running_campaign_cannot_be_replaced_or_ended_in_the_past(
     api: FlaskClient, engine: Engine
 ) -> None:

@@ -135,7 +135,12 @@ def update_campaign(
     with engine.begin() as conn:
         current = existing(conn, campaign_id, for_update=True)
         changed = policy.changed_fields(current, values)
-        refusal = policy.edit_refusal(current["status"], changed, replace=replace)
+        refusal = policy.edit_refusal(
+            current["status"],
+            changed,
+            has_started=current["started_at"] is not None,
+            replace=replace,
+        )
         if refusal:
             raise Conflict(*refusal)
         check_campaign(

@@ -33,10 +33,13 @@ def changed_fields(current: Mapping[str, Any], values: Mapping[str, Any]) -> lis
 
 
 def edit_refusal(
-    status: str, changed: list[str], *, replace: bool = False
+    status: str, changed: list[str], *, has_started: bool, replace: bool = False
 ) -> tuple[str, dict[str, list[str]]] | None:
-    """Why these changes are refused in this status (message, field reasons), or None."""
-    if status == CampaignStatus.SCHEDULED:
+    """Why these changes are refused in this status (message, field reasons), or None.
+
+    A campaign paused before its start has no recipients yet, so it changes like a scheduled one.
+    """
+    if status == CampaignStatus.SCHEDULED or (status == CampaignStatus.PAUSED and not has_started):
         return None
     if status not in LIVE_STATUSES:
         return f"a {status} campaign cannot be changed", {}
