@@ -81,7 +81,7 @@ class CampaignById(MethodView):
     def patch(self, changes: dict[str, Any], campaign_id: int) -> RowMapping:
         """Change some fields of a campaign
 
-        Scheduled: any field. Running or paused: only ends_at, rate_limit and send_window,
+        Until it starts: any field. Running or paused: only ends_at, rate_limit and send_window,
         applied by the scheduler within a tick; changing anything else is a 409 naming the
         fields. Recipients are fixed when the campaign starts.
         """
