@@ -40,11 +40,20 @@ RELEASABLE_COLUMNS = """
     k.id, k.channel, k.text, k.subject, k.ends_at, p.queued, k.correlation_id, k.rate_limit,
     k.window_start IS NOT NULL, coalesce(s.tokens, 0), coalesce(s.refilled_at, now()), k.html
 """
+# Only campaigns with a message due now: an index probe each, so a tick with nothing due
+# takes no lock and writes nothing, however many messages wait.
 RELEASABLE_FROM = """
       FROM campaign k
       JOIN campaign_progress p ON p.campaign_id = k.id
       LEFT JOIN campaign_schedule s ON s.campaign_id = k.id
      WHERE k.status = 'running' AND p.pending > 0 AND k.ends_at > now()
+       AND EXISTS (
+           SELECT 1 FROM message m
+            WHERE m.campaign_id = k.id AND m.status = 'pending'
+              AND coalesce(m.not_before, '-infinity'::timestamptz)
+                  BETWEEN CASE WHEN k.window_start IS NOT NULL THEN 'epoch'::timestamptz
+                               ELSE '-infinity'::timestamptz END
+                      AND now())
 """
 
 RELEASABLE = text(f"SELECT {RELEASABLE_COLUMNS} {RELEASABLE_FROM} ORDER BY k.id")
