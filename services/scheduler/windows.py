@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 Window = tuple[dt.time, dt.time]
 FALLBACK_ZONE = "UTC"  # for a zone name this host does not know
+NEVER = dt.datetime(9999, 12, 31, tzinfo=dt.UTC)  # a window open all day never closes
 
 
 def window_of(start: dt.time | None, end: dt.time | None) -> Window | None:
@@ -44,7 +45,7 @@ def next_check(now: dt.datetime, window: Window | None) -> dt.datetime | None:
     if window is None:
         return None
     closings = (next_closing(now, zone, *window) for zone in known_zones())
-    return min((at for at in closings if at is not None), default=None)
+    return min((at for at in closings if at is not None), default=NEVER)
 
 
 def keep_windows(engine: Engine) -> None:

@@ -4,6 +4,7 @@ import datetime as dt
 
 import pytest
 
+from services.scheduler.windows import NEVER, next_check
 from shared.domain.windows import is_open, next_closing, next_opening
 
 T = dt.time
@@ -114,3 +115,13 @@ def test_next_closing_is_the_local_end_even_past_midnight():
 
 def test_a_whole_day_window_never_closes():
     assert next_closing(at("2026-06-10T21:00"), "Europe/Paris", T(8), T(8)) is None
+
+
+def test_the_scheduler_looks_again_when_the_window_first_closes_in_any_zone():
+    # 12:00 UTC is 20:45 in Australia/Eucla (UTC+8:45): the next 21:00 anywhere.
+    assert next_check(at("2026-06-10T12:00"), (T(9), T(21))) == at("2026-06-10T12:15")
+
+
+def test_a_window_open_all_day_needs_no_second_look():
+    assert next_check(at("2026-06-10T12:00"), (T(8), T(8))) == NEVER
+    assert next_check(at("2026-06-10T12:00"), None) is None
