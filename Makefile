@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PYTEST := $(PY) -m pytest
 
-.PHONY: tools install run demo test unit integration e2e slow bench bench-million bench-email lint fmt migrate services up down clean
+.PHONY: tools install run demo test unit integration e2e faults slow bench bench-million bench-email lint fmt migrate services up down clean
 
 install: $(STAMP)
 
@@ -24,7 +24,7 @@ run: install
 demo: install
 	$(PY) -m bench.demo
 
-test: install lint unit integration e2e
+test: install lint unit integration e2e faults
 
 unit: install
 	$(PYTEST) -m unit tests/unit
@@ -34,6 +34,10 @@ integration: install tools
 
 e2e: install tools
 	$(PYTEST) -m e2e tests/e2e
+
+# Fault injection: kills, broker and database restarts, a flaky gateway (own RabbitMQ and PostgreSQL).
+faults: install
+	$(PYTEST) -m e2e tests/faults
 
 # promtool and prometheus (Debian's): the alert, dashboard and scrape tests run them.
 tools:

@@ -38,6 +38,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         layer = Path(str(item.fspath)).parent.name
         if layer in ("unit", "integration", "e2e"):
             item.add_marker(getattr(pytest.mark, layer))
+        elif layer == "faults":
+            item.add_marker(pytest.mark.e2e)
+            item.add_marker(pytest.mark.slow)
 
 
 def random_suffix() -> str:
