@@ -6,6 +6,7 @@ DRAIN_TIMEOUT_S, then exits 0; anything still unacked is redelivered to another 
 
 from __future__ import annotations
 
+import gc
 import logging
 import resource
 import signal
@@ -28,6 +29,7 @@ from shared.messaging.topology import delivery_queue
 log = logging.getLogger("services.sender")
 
 DRAIN_TIMEOUT_S = 20.0
+GC_GEN0_THRESHOLD = 50_000  # allocations between collections (Python's default: 700)
 
 Pairs = list[tuple[Consumer, Worker]]
 
@@ -64,6 +66,16 @@ def raise_open_files_limit(needed: int) -> None:
     wanted = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
     if soft != resource.RLIM_INFINITY and soft < wanted:
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+def tune_gc() -> None:
+    """Collect cycles rarely: with a thousand deliveries in flight, every gen-0 collection
+    walks thousands of live tasks and connections, a third of the sender's CPU as measured
+    here. Almost everything is freed by reference counting anyway; what start-up built is
+    frozen out of the collector's way.
+    """
+    gc.freeze()
+    gc.set_threshold(GC_GEN0_THRESHOLD, 20, 100)
 
 
 def main() -> int:
@@ -105,6 +117,7 @@ def main() -> int:
         settings.sender_concurrency,
         settings.sender_prefetch,
     )
+    tune_gc()
     consume_until_drained(pairs)
     for dispatcher in dispatchers.values():
         dispatcher.close()
