@@ -7,7 +7,9 @@ vhost, its own in-process gateway, and api + scheduler + senders + stats as proc
 from __future__ import annotations
 
 import datetime as dt
+import json
 import secrets
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,6 +154,19 @@ class FaultRun:
         stats = self.stats(campaign_id)
         assert stats is not None, "the stats endpoint did not answer"
         return measure(self.engine, campaign_id, self.gateway, stats, max_attempts)
+
+    def broker_connections(self) -> Counter[str]:
+        """Connections to this scenario's vhost, counted by the name each service gives."""
+        vhost = self.env["HERALD_AMQP_URL"].rsplit("/", 1)[1]
+        listing = self.broker.ctl(
+            "list_connections", "--formatter", "json", "vhost", "client_properties"
+        )
+        names: Counter[str] = Counter()
+        for connection in json.loads(listing or "[]"):
+            if connection["vhost"] == vhost:
+                props = {key: value for key, _, value in connection["client_properties"]}
+                names[str(props.get("connection_name"))] += 1
+        return names
 
     def outbox_unpublished(self) -> int:
         with self.engine.connect() as conn:

@@ -46,6 +46,8 @@ class Figures:
     def line(self, scenario: str, seconds: float, bound: int | None = None) -> str:
         within = f" (bound {bound})" if bound is not None else ""
         counts = " ".join(f"{s}={self.statuses.get(s, 0)}" for s in FINAL if self.statuses.get(s))
+        if self.delivered_not_sent:
+            counts += f" delivered_but_not_sent={self.delivered_not_sent}"
         return (
             f"FAULT {scenario}: recipients={self.recipients} lost={self.lost} "
             f"duplicates={self.duplicates}{within} completed_in={seconds:.1f}s {counts}"

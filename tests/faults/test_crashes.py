@@ -24,7 +24,7 @@ def test_killing_one_of_three_senders_every_two_seconds_loses_nothing(faults: La
 
     campaign_id = run.start_campaign()
     run.wait_share_final(campaign_id, 0.02)
-    with Every(KILL_EVERY_S, lambda: run.stack.restart(next(senders))) as kills:
+    with Every(KILL_EVERY_S, lambda: run.stack.restart(next(senders)), at_once=True) as kills:
         final = run.wait_finished(campaign_id)
     seconds = time.monotonic() - started
 

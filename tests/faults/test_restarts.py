@@ -7,6 +7,7 @@ finish with nothing lost and exact counts.
 from __future__ import annotations
 
 import time
+from collections import Counter
 
 from tests.faults.conftest import RECIPIENTS, FaultRun, Launcher
 from tests.faults.oracle import report
@@ -14,6 +15,11 @@ from tests.support.waiting import wait_until
 
 # Long enough for every service to hit the outage, short enough to keep the suite quick.
 OUTAGE_S = 3.0
+# What the services name their broker connections: the API's relay, the scheduler's two,
+# the stats writer, and each of the three senders' delivery consumer.
+EVERY_CONNECTION = Counter(
+    {"outbox-relay": 1, "scheduler": 1, "scheduler-events": 1, "stats": 1, "herald-sender-http": 3}
+)
 
 
 def wait_readiness(run: FaultRun, **expected: str) -> None:
@@ -31,6 +37,8 @@ def test_rabbitmq_killed_and_restarted_mid_campaign_loses_nothing(faults: Launch
     wait_readiness(run, status="degraded", broker="down")
     time.sleep(OUTAGE_S)
     run.broker.start()
+    # Every service finds the broker again by itself: nothing is restarted for it.
+    wait_until(lambda: run.broker_connections() >= EVERY_CONNECTION, timeout=60)
     final = run.wait_finished(campaign_id)
     seconds = time.monotonic() - started
 

@@ -134,10 +134,6 @@ class PrivateBroker:
     def amqp_url(self, vhost: str) -> str:
         return f"amqp://guest:guest@127.0.0.1:{self.port}/{vhost}"
 
-    def server_log(self) -> str:
-        logs = sorted((self.base / "log").glob("*.log"))
-        return "".join(log.read_text(errors="replace") for log in logs)
-
 
 def _postgres_user() -> str | None:
     """PostgreSQL refuses to run as root; as root, run it as the postgres account."""
@@ -210,10 +206,6 @@ class PrivatePostgres:
         finally:
             admin.dispose()
         return self.url(name)
-
-    def server_log(self) -> str:
-        log = self.base / "server.log"
-        return log.read_text(errors="replace") if log.exists() else ""
 
 
 def _scratch_dir(prefix: str) -> Path:

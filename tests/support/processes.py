@@ -48,21 +48,24 @@ def wait_for_port(port: int, timeout: float, alive: Callable[[], bool] = lambda:
 
 
 class Every:
-    """Run an action every `interval` seconds on a thread, from entering the block to leaving it.
+    """Run an action every `interval` seconds (first at once if asked) while the block runs.
 
     The first error stops the repetition and is raised again when the block ends.
     """
 
-    def __init__(self, interval: float, action: Callable[[], None]) -> None:
+    def __init__(self, interval: float, action: Callable[[], None], at_once: bool = False) -> None:
         self.interval = interval
         self.action = action
+        self.at_once = at_once
         self.runs = 0
         self._stop = threading.Event()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._loop, name="every", daemon=True)
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
+        delay = 0.0 if self.at_once else self.interval
+        while not self._stop.wait(delay):
+            delay = self.interval
             try:
                 self.action()
             except BaseException as exc:  # noqa: BLE001 - handed back to the test thread
