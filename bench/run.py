@@ -23,6 +23,7 @@ from bench.harness import import_clients, start_gateway, stop, watch
 from bench.raw_capacity import measure_raw_capacity
 from bench.wrk_check import measure_wrk
 from deploy.stack import Stack
+from shared.config import Settings
 from shared.db.engine import ensure_database, make_engine
 from shared.db.migrate import upgrade
 from tests.conftest import reset_vhost
@@ -161,7 +162,7 @@ def main() -> None:
     parser.add_argument("--recipients", type=int, default=100_000)
     parser.add_argument("--delays", default="0,50", help="gateway answer delays to run, in ms")
     parser.add_argument("--senders", type=int, default=2)
-    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--concurrency", type=int, default=Settings().sender_concurrency)
     args = parser.parse_args()
 
     gateway = start_gateway(GATEWAY_PORT, GATEWAY_TOKEN)
