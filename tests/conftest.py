@@ -34,8 +34,10 @@ TABLES = (
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tests_root = Path(__file__).resolve().parent
     for item in items:
-        layer = Path(str(item.fspath)).parent.name
+        # The layer is the first folder under tests/, however deep the module sits.
+        layer = Path(str(item.fspath)).resolve().relative_to(tests_root).parts[0]
         if layer in ("unit", "integration", "e2e"):
             item.add_marker(getattr(pytest.mark, layer))
         elif layer == "faults":
