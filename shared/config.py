@@ -68,8 +68,8 @@ class Settings:
     max_request_bytes: int = 64 * 1024 * 1024
     log_level: str = "INFO"
     # Circuit breaker: senders pause a channel when most recent deliveries fail transiently.
-    breaker_failure_ratio: float = 0.8
-    breaker_min_calls: int = 50
+    breaker_failure_ratio: float = 0.9
+    breaker_min_calls: int = 200
     breaker_open_s: float = 5.0
     # Per-channel ceilings shared by all running campaigns, e.g. "http=500,email=50" per
     # second and "email=2000/86400" per rolling window (count/seconds).

@@ -2,11 +2,14 @@
 
 Pure decision logic: every call takes `now` (monotonic seconds), so tests drive it with a
 fake clock. Closed -> open when the recent failure ratio is too high; open -> half-open after
-`open_s`; a few trial calls then close it again, or a failed one reopens it.
+`open_s`; a few trial calls then close it again, or reopen it when they fail as often as
+the calls that opened it (one failed trial proves little against a gateway that is merely
+flaky).
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
@@ -23,7 +26,7 @@ class BreakerPolicy:
     failure_ratio: float  # open when at least this share of the recent calls failed
     min_calls: int  # how many recent calls are judged; no verdict on fewer (0: never opens)
     open_s: float  # how long to stop calling before trying again
-    trial_calls: int = 3  # successes in a row, while half-open, that close it
+    trial_calls: int = 10  # calls let through while half-open, judged together
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +56,7 @@ class CircuitBreaker:
         self._opened_at = 0.0
         self._trials_started = 0
         self._trial_successes = 0
+        self._trial_failures = 0
 
     def allow(self, now: float) -> int | None:
         """A permit for one call, or None when the call must not be made now."""
@@ -95,15 +99,16 @@ class CircuitBreaker:
         return Transition(BreakerState.OPEN, BreakerState.CLOSED, failures, calls)
 
     def _record_trial(self, is_failure: bool, now: float) -> Transition | None:
-        if is_failure:
-            trials = self._trial_successes + 1
+        self._trial_failures += is_failure
+        self._trial_successes += not is_failure
+        failures, calls = self._trial_failures, self._trial_failures + self._trial_successes
+        if failures >= math.ceil(self.policy.failure_ratio * self.policy.trial_calls):
             self._open(now)
-            return Transition(BreakerState.OPEN, BreakerState.HALF_OPEN, 1, trials)
-        self._trial_successes += 1
-        if self._trial_successes < self.policy.trial_calls:
+            return Transition(BreakerState.OPEN, BreakerState.HALF_OPEN, failures, calls)
+        if calls < self.policy.trial_calls:
             return None
         self._enter(BreakerState.CLOSED)
-        return Transition(BreakerState.CLOSED, BreakerState.HALF_OPEN, 0, self.policy.trial_calls)
+        return Transition(BreakerState.CLOSED, BreakerState.HALF_OPEN, failures, calls)
 
     def _open(self, now: float) -> None:
         self._opened_at = now
@@ -116,3 +121,4 @@ class CircuitBreaker:
         self._failures = 0
         self._trials_started = 0
         self._trial_successes = 0
+        self._trial_failures = 0

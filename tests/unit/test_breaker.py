@@ -114,17 +114,30 @@ def test_successful_trials_close_it_and_it_judges_afresh():
     assert [call(breaker, clock, is_failure=True) for _ in range(5)] == [None] * 5
 
 
-def test_a_failed_trial_reopens_it_for_another_open_s():
+def test_trials_failing_like_the_calls_that_opened_it_reopen_it_for_another_open_s():
     clock = FakeClock()
     breaker = opened_breaker(clock)
     clock.advance(POLICY.open_s)
-    permit = breaker.allow(clock.now)
+    permits = [breaker.allow(clock.now) for _ in range(POLICY.trial_calls)]
 
-    transition = breaker.record(permit, True, clock.now)
+    transitions = [breaker.record(p, True, clock.now) for p in permits]
 
+    transition = transitions[-1]
     assert transition.state is BreakerState.OPEN
     assert breaker.allow(clock.advance(POLICY.open_s - 0.01)) is None
     assert breaker.allow(clock.advance(0.01)) is not None
+
+
+def test_one_failed_trial_among_successes_closes_it_for_a_flaky_gateway():
+    clock = FakeClock()
+    breaker = opened_breaker(clock)
+    clock.advance(POLICY.open_s)
+    permits = [breaker.allow(clock.now) for _ in range(POLICY.trial_calls)]
+
+    transitions = [breaker.record(p, i == 0, clock.now) for i, p in enumerate(permits)]
+
+    assert transitions[-1].state is BreakerState.CLOSED
+    assert breaker.is_closed
 
 
 def test_results_of_calls_started_before_it_opened_do_not_count_as_trials():
