@@ -74,6 +74,10 @@ class Queue:
 # Quorum queues on 3.10 have no default delivery limit: a message that kills its consumer
 # every time would loop for ever. Past this many deliveries it is parked instead.
 QUORUM = {"x-queue-type": "quorum", "x-delivery-limit": 50}
+# A delivery batch is redelivered each time a sender holding it dies, and a batch parked by
+# the broker leaves its messages queued with no outcome; so the delivery queues keep the
+# guard only against a true crash loop, far beyond what restarts of senders produce.
+DELIVERY_QUORUM = {"x-queue-type": "quorum", "x-delivery-limit": 1000}
 
 
 def build_topology(retry_delays_ms: tuple[int, ...]) -> tuple[list[Exchange], list[Queue]]:
@@ -100,7 +104,7 @@ def build_topology(retry_delays_ms: tuple[int, ...]) -> tuple[list[Exchange], li
             Queue(
                 delivery_queue(channel),
                 ((DELIVERIES_EXCHANGE, channel),),
-                {**QUORUM, **dead_letter_to_parking},
+                {**DELIVERY_QUORUM, **dead_letter_to_parking},
             )
         )
         for delay_ms in retry_delays_ms:
