@@ -26,8 +26,8 @@ from bench.harness import watch
 from deploy.stack import Stack
 from services.sender.messengers.registry import build_registry
 from shared.config import Settings
-from shared.db.engine import ensure_database, make_engine
-from shared.db.migrate import upgrade
+from shared.db.engine import make_engine
+from shared.db.migrate import rebuild
 from shared.messaging.envelopes import DeliveryItem
 from tests.conftest import reset_vhost
 
@@ -175,15 +175,6 @@ def measure_raw(per_connection: int, processes: int, threads: int, seconds: floa
 # -- end to end: a campaign through api, scheduler, senders and stats -------------------------
 
 
-def fresh_database() -> None:
-    ensure_database(DATABASE_URL)
-    engine = make_engine(DATABASE_URL)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    engine.dispose()
-    upgrade(DATABASE_URL)
-
-
 def clients_csv(count: int) -> Iterator[bytes]:
     yield b"phone,email,tags,timezone,name\n"
     for start in range(0, count, 5000):
@@ -298,7 +289,7 @@ def main() -> None:
     print(f"  pooled sessions       {pooled:8,.0f} e-mails/s")
     print(f"  a session per e-mail  {fresh:8,.0f} e-mails/s   pool gain x{pooled / fresh:.2f}")
 
-    fresh_database()
+    rebuild(DATABASE_URL)
     reset_vhost(VHOST)
     import_recipients(args.recipients)
     print(f"end to end, {args.recipients:,} recipients, {args.senders} senders:")

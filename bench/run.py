@@ -24,8 +24,8 @@ from bench.raw_capacity import measure_raw_capacity
 from bench.wrk_check import measure_wrk
 from deploy.stack import Stack
 from shared.config import Settings
-from shared.db.engine import ensure_database, make_engine
-from shared.db.migrate import upgrade
+from shared.db.engine import make_engine
+from shared.db.migrate import rebuild
 from tests.conftest import reset_vhost
 
 DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/herald_bench"
@@ -49,15 +49,6 @@ class Result:
     wall_s: float
     raw_rate: float
     peak_rss_mb: dict[str, float]
-
-
-def fresh_database() -> None:
-    ensure_database(DATABASE_URL)
-    engine = make_engine(DATABASE_URL)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    engine.dispose()
-    upgrade(DATABASE_URL)
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -115,7 +106,7 @@ def run_scenario(recipients: int, delay_ms: int, senders: int, concurrency: int)
     try:
         print(f"\n== {recipients:,} recipients, gateway answering after {delay_ms} ms ==")
         raw = measure_raw_capacity(gateway_url, GATEWAY_TOKEN, senders, concurrency)
-        print(f"raw capacity, {senders} processes x {concurrency} threads: {raw:,.0f} requests/s")
+        print(f"raw capacity, {senders} processes x {concurrency} in flight: {raw:,.0f} requests/s")
         stack.start()
         stack.wait_ready(api_url)
         now = dt.datetime.now(dt.UTC)
@@ -173,7 +164,7 @@ def main() -> None:
     verdict = "OK" if wrk >= 10_000 else "TOO SLOW: the gateway would be the bottleneck"
     print(f"sandbox gateway: {wrk:,.0f} requests/s to wrk (>= 10,000 required: {verdict})")
 
-    fresh_database()
+    rebuild(DATABASE_URL)
     reset_vhost(VHOST)
     stack = Stack(
         env={

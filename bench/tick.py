@@ -18,8 +18,8 @@ from sqlalchemy import Engine, text
 
 from services.scheduler.ticker import Ticker
 from shared.config import Settings
-from shared.db.engine import ensure_database, make_engine
-from shared.db.migrate import upgrade
+from shared.db.engine import make_engine
+from shared.db.migrate import rebuild
 from shared.messaging.connection import connect
 from shared.messaging.publisher import ConfirmingPublisher
 from shared.messaging.topology import declare_all
@@ -74,12 +74,8 @@ class TickFigures:
 
 
 def fresh_database() -> Engine:
-    ensure_database(DATABASE_URL)
-    engine = make_engine(DATABASE_URL)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    upgrade(DATABASE_URL)
-    return engine
+    rebuild(DATABASE_URL)
+    return make_engine(DATABASE_URL)
 
 
 def shut_window() -> tuple[dt.time, dt.time]:

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import Engine, text
 
 from shared.config import Settings
-from shared.db.engine import ensure_database, make_engine
-from shared.db.migrate import upgrade
+from shared.db.engine import make_engine
+from shared.db.migrate import rebuild
 
 TEST_DATABASE_URL = os.environ.get(
     "HERALD_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/herald_test"
@@ -65,11 +65,8 @@ def settings() -> Settings:
 @pytest.fixture(scope="session")
 def migrated_engine(settings: Settings) -> Iterator[Engine]:
     """The test database, rebuilt from the migrations once per run."""
-    ensure_database(settings.database_url)
+    rebuild(settings.database_url)
     engine = make_engine(settings.database_url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    upgrade(settings.database_url)
     yield engine
     engine.dispose()
 

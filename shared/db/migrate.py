@@ -6,9 +6,10 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import text
 
 from shared.config import Settings
-from shared.db.engine import ensure_database
+from shared.db.engine import ensure_database, make_engine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -18,6 +19,18 @@ def alembic_config(database_url: str) -> Config:
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", database_url)
     return config
+
+
+def rebuild(database_url: str) -> None:
+    """Drop everything in the database and migrate it afresh (tests, demo data, benches)."""
+    ensure_database(database_url)
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    finally:
+        engine.dispose()
+    upgrade(database_url)
 
 
 def upgrade(database_url: str) -> None:

@@ -9,12 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
 from deploy.stack import Stack
 from sandbox.gateway import GatewayServer
-from shared.db.engine import ensure_database, make_engine
-from shared.db.migrate import upgrade
+from shared.db.migrate import rebuild
 from tests.conftest import WRITE_TOKEN, reset_vhost
 from tests.support.api_client import ApiClient
 
@@ -31,15 +29,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def fresh_database(url: str) -> None:
-    ensure_database(url)
-    engine = make_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    engine.dispose()
-    upgrade(url)
-
-
 @dataclass
 class Running:
     stack: Stack
@@ -51,7 +40,7 @@ class Running:
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     """Start api, scheduler, two senders and stats against a fresh database and vhost."""
-    fresh_database(E2E_DATABASE_URL)
+    rebuild(E2E_DATABASE_URL)
     reset_vhost(E2E_VHOST)
     gateway = GatewayServer(token=GATEWAY_TOKEN).start()
     api_port = free_port()

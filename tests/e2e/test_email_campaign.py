@@ -20,9 +20,10 @@ import pytest
 import requests
 
 from deploy.stack import Stack
+from shared.db.migrate import rebuild
 from shared.domain.signing import OptOut, verify_unsubscribe
 from tests.conftest import WRITE_TOKEN, reset_vhost
-from tests.e2e.conftest import free_port, fresh_database
+from tests.e2e.conftest import free_port
 from tests.support.api_client import ApiClient
 from tests.support.smtp_sink import Received, SmtpSink
 from tests.support.waiting import wait_until
@@ -47,7 +48,7 @@ class EmailStack:
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmailStack]:
     """api, scheduler, two senders serving http and email, and stats; the sink in this process."""
-    fresh_database(DATABASE_URL)
+    rebuild(DATABASE_URL)
     reset_vhost(VHOST)
     sink = SmtpSink().start()
     api_port = free_port()

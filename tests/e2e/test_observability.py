@@ -27,7 +27,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from deploy.stack import Stack
 from sandbox.gateway import GatewayServer
-from tests.e2e.conftest import fresh_database
+from shared.db.migrate import rebuild
 from tests.support.api_client import ApiClient
 from tests.support.waiting import wait_until
 
@@ -143,7 +143,7 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
     database_url = (
         f"postgresql://postgres:{SECRETS['database password']}@127.0.0.1:5432/herald_e2e_obs"
     )
-    fresh_database(database_url)
+    rebuild(database_url)
     rabbitmqctl("delete_vhost", VHOST, check=False)
     rabbitmqctl("add_vhost", VHOST)
     rabbitmqctl("add_user", BROKER_USER, SECRETS["broker password"])

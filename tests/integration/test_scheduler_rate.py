@@ -12,8 +12,8 @@ from sqlalchemy.engine import make_url
 
 from deploy.stack import Stack
 from sandbox.gateway import GatewayServer
-from shared.db.engine import ensure_database, make_engine
-from shared.db.migrate import upgrade
+from shared.db.engine import make_engine
+from shared.db.migrate import rebuild
 from tests.conftest import random_suffix, reset_vhost
 from tests.support.factories import make_campaign, make_clients
 from tests.support.waiting import wait_until
@@ -38,11 +38,8 @@ def drop_database(url: str) -> None:
 
 @pytest.fixture(scope="module")
 def database() -> Iterator[Engine]:
-    ensure_database(DATABASE_URL)
+    rebuild(DATABASE_URL)
     engine = make_engine(DATABASE_URL)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    upgrade(DATABASE_URL)
     yield engine
     engine.dispose()
     drop_database(DATABASE_URL)
