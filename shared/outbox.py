@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from pika.adapters.blocking_connection import BlockingConnection
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, insert, select, text, update
@@ -20,9 +21,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from shared.config import Settings
 from shared.db.models import Outbox
-from shared.messaging.connection import CONNECTION_ERRORS, Backoff, connect
-from shared.messaging.publisher import ConfirmingPublisher, PublishFailed
-from shared.messaging.topology import declare_all
+from shared.messaging.publisher import ConfirmingPublisher
+from shared.messaging.publishing import keep_publishing
 
 log = logging.getLogger(__name__)
 
@@ -68,34 +68,24 @@ class OutboxRelay:
         return self._is_broker_ready
 
     def _run(self) -> None:
-        backoff = Backoff()
+        keep_publishing(
+            self.settings.amqp_url,
+            "outbox-relay",
+            self.settings.retry_delays_ms,
+            self._stopping,
+            self._relay,
+            also_retry=(SQLAlchemyError,),
+            on_broker_lost=self._broker_lost,
+        )
+        self._is_broker_ready = False
+
+    def _relay(self, connection: BlockingConnection, publisher: ConfirmingPublisher) -> None:
+        self._is_broker_ready = True
         while not self._stopping.is_set():
-            connection = None
-            try:
-                connection = connect(self.settings.amqp_url, "outbox-relay")
-                channel = connection.channel()
-                declare_all(channel, self.settings.retry_delays_ms)
-                publisher = ConfirmingPublisher(channel)
-                self._is_broker_ready = True
-                backoff.reset()
-                while not self._stopping.is_set():
-                    if relay_once(self.engine, publisher, self.batch) < self.batch:
-                        connection.sleep(self.settings.outbox_poll_s)
-            except CONNECTION_ERRORS + (PublishFailed,) as exc:
-                self._is_broker_ready = False
-                delay = backoff.next_delay()
-                log.warning("outbox relay: broker unavailable (%s); retrying in %.1fs", exc, delay)
-                self._stopping.wait(delay)
-            except SQLAlchemyError as exc:
-                delay = backoff.next_delay()
-                log.warning("outbox relay: database unavailable (%s); retry in %.1fs", exc, delay)
-                self._stopping.wait(delay)
-            finally:
-                if connection is not None and connection.is_open:
-                    try:
-                        connection.close()
-                    except CONNECTION_ERRORS:
-                        pass
+            if relay_once(self.engine, publisher, self.batch) < self.batch:
+                connection.sleep(self.settings.outbox_poll_s)
+
+    def _broker_lost(self) -> None:
         self._is_broker_ready = False
 
 

@@ -20,10 +20,10 @@ from services.scheduler.ticker import HELD_ROUTING_KEY, Ticker
 from shared.config import Settings
 from shared.db.engine import make_engine
 from shared.logging import configure, secrets_of
-from shared.messaging.connection import CONNECTION_ERRORS, Backoff, connect
 from shared.messaging.consumer import Consumer, Delivery, Session
-from shared.messaging.publisher import ConfirmingPublisher, PublishFailed
-from shared.messaging.topology import CAMPAIGN_EVENTS_QUEUE, declare_all
+from shared.messaging.publisher import ConfirmingPublisher
+from shared.messaging.publishing import keep_publishing
+from shared.messaging.topology import CAMPAIGN_EVENTS_QUEUE
 from shared.metrics import serve
 
 log = logging.getLogger("services.scheduler")
@@ -43,31 +43,14 @@ class Scheduler:
             self.wake.set()
 
     def run(self) -> None:
-        backoff = Backoff()
-        while not self.stopping.is_set():
-            connection = None
-            try:
-                connection = connect(self.settings.amqp_url, "scheduler")
-                channel = connection.channel()
-                declare_all(channel, self.settings.retry_delays_ms)
-                publisher = ConfirmingPublisher(channel)
-                backoff.reset()
-                self._loop(connection, publisher)
-            except CONNECTION_ERRORS + (PublishFailed,) as exc:
-                self._pause(backoff, "broker", exc)
-            except SQLAlchemyError as exc:
-                self._pause(backoff, "database", exc)
-            finally:
-                if connection is not None and connection.is_open:
-                    try:
-                        connection.close()
-                    except CONNECTION_ERRORS:
-                        pass
-
-    def _pause(self, backoff: Backoff, what: str, exc: BaseException) -> None:
-        delay = backoff.next_delay()
-        log.warning("%s unavailable (%s); retrying in %.1fs", what, exc, delay)
-        self.stopping.wait(delay)
+        keep_publishing(
+            self.settings.amqp_url,
+            "scheduler",
+            self.settings.retry_delays_ms,
+            self.stopping,
+            self._loop,
+            also_retry=(SQLAlchemyError,),
+        )
 
     def _loop(self, connection: BlockingConnection, publisher: ConfirmingPublisher) -> None:
         while not self.stopping.is_set():
