@@ -10,6 +10,7 @@ from sqlalchemy import Engine, func, select
 from services.scheduler import metrics
 from services.scheduler.windows import next_check, window_of, zone_openings
 from shared.db.queries.messages import close_pending, finish_campaigns, materialise
+from shared.db.queries.recipients import record_left_out
 from shared.db.queries.scheduling import (
     campaign_window,
     closable,
@@ -40,6 +41,7 @@ def start_due(engine: Engine) -> list[int]:
             now = conn.execute(select(func.now())).scalar_one()
             openings, fallback = zone_openings(now, window)
             count = materialise(conn, campaign_id, openings, fallback)
+            record_left_out(conn, campaign_id)
             save_window(conn, campaign_id, window, ends_at, next_check(now, window))
             mark_running(conn, campaign_id)
         metrics.MATERIALISED.inc(count)

@@ -108,6 +108,10 @@ class CampaignProgress(Base):
     failed: Mapped[int] = mapped_column(Integer, server_default=sql("0"))
     expired: Mapped[int] = mapped_column(Integer, server_default=sql("0"))
     cancelled: Mapped[int] = mapped_column(Integer, server_default=sql("0"))
+    # Clients the filter matched but who got no message: no address for the channel, or
+    # opted out of it. Counted once, when the campaign starts.
+    left_out_no_address: Mapped[int] = mapped_column(Integer, server_default=sql("0"))
+    left_out_opted_out: Mapped[int] = mapped_column(Integer, server_default=sql("0"))
     first_sent_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
     last_sent_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
 

@@ -84,6 +84,7 @@ def test_campaign_stats_derive_percent_rate_and_eta(api: FlaskClient, engine: En
         "percent_done": 50.0,
         "rate_per_s": 2.5,
         "eta_s": 20.0,
+        "left_out": {"no_address": 0, "opted_out": 0},
     }
 
 

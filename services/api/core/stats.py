@@ -46,6 +46,10 @@ def figures(progress: Mapping[str, Any], recent: int) -> dict[str, Any]:
         "percent_done": percent,
         "rate_per_s": round(rate, 3),
         "eta_s": eta,
+        "left_out": {
+            "no_address": progress["left_out_no_address"],
+            "opted_out": progress["left_out_opted_out"],
+        },
     }
 
 

@@ -171,6 +171,13 @@ class CampaignPageSchema(PageSchema):
     items = fields.List(fields.Nested(CampaignSchema))
 
 
+class StatsLeftOutSchema(Schema):
+    no_address = fields.Integer(
+        metadata={"description": "Matched the filter but have no address for the channel."}
+    )
+    opted_out = fields.Integer(metadata={"description": "Matched but opted out of the channel."})
+
+
 class CampaignStatsSchema(Schema):
     campaign_id = fields.Integer()
     status = fields.String()
@@ -192,6 +199,10 @@ class CampaignStatsSchema(Schema):
             "description": "Seconds left at the current rate: (pending + queued) / rate_per_s; "
             "0 when nothing is left, null while the rate is 0."
         },
+    )
+    left_out = fields.Nested(
+        StatsLeftOutSchema,
+        metadata={"description": "Recipients left out when the campaign started, by reason."},
     )
 
 

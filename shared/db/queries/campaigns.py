@@ -87,6 +87,8 @@ def _progress_select() -> Any:
             Campaign.id.label("campaign_id"),
             Campaign.status,
             *counts,
+            func.coalesce(CampaignProgress.left_out_no_address, 0).label("left_out_no_address"),
+            func.coalesce(CampaignProgress.left_out_opted_out, 0).label("left_out_opted_out"),
             CampaignProgress.first_sent_at,
             CampaignProgress.last_sent_at,
         )

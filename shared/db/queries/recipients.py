@@ -108,6 +108,21 @@ def record_opt_out(conn: Connection, client_id: int, channel: str) -> OptOutReco
     return OptOutRecord(bool(exists), opted > 0, int(cancelled))
 
 
+RECORD_LEFT_OUT = text(
+    f"""
+    UPDATE campaign_progress p
+       SET left_out_no_address = lo.no_address, left_out_opted_out = lo.opted_out
+      FROM ({LEFT_OUT.text}) AS lo(no_address, opted_out)
+     WHERE p.campaign_id = :campaign_id
+    """
+)
+
+
+def record_left_out(conn: Connection, campaign_id: int) -> None:
+    """Store who the campaign leaves out, once its recipients are fixed."""
+    conn.execute(RECORD_LEFT_OUT, {"campaign_id": campaign_id})
+
+
 def left_out(conn: Connection, campaign_id: int) -> LeftOut:
     """How many clients the filter matches that have no message, for want of an address or
     because they opted out of the channel."""
