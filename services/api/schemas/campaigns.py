@@ -178,9 +178,7 @@ class StatsLeftOutSchema(Schema):
     opted_out = fields.Integer(metadata={"description": "Matched but opted out of the channel."})
 
 
-class CampaignStatsSchema(Schema):
-    campaign_id = fields.Integer()
-    status = fields.String()
+class CountsSchema(Schema):
     total = fields.Integer()
     pending = fields.Integer()
     queued = fields.Integer()
@@ -188,6 +186,11 @@ class CampaignStatsSchema(Schema):
     failed = fields.Integer()
     expired = fields.Integer()
     cancelled = fields.Integer()
+
+
+class CampaignStatsSchema(CountsSchema):
+    campaign_id = fields.Integer()
+    status = fields.String()
     done = fields.Integer(metadata={"description": "Messages in a final status."})
     percent_done = fields.Float(metadata={"description": "done / total * 100."})
     rate_per_s = fields.Float(
@@ -241,19 +244,9 @@ class PreviewSchema(Schema):
     forecast = fields.Nested(ForecastSchema)
 
 
-class TotalsSchema(Schema):
-    total = fields.Integer()
-    pending = fields.Integer()
-    queued = fields.Integer()
-    sent = fields.Integer()
-    failed = fields.Integer()
-    expired = fields.Integer()
-    cancelled = fields.Integer()
-
-
 class AllStatsSchema(Schema):
     campaigns = fields.List(fields.Nested(CampaignStatsSchema))
-    totals = fields.Nested(TotalsSchema)
+    totals = fields.Nested(CountsSchema)
 
 
 class MessageQueryArgsSchema(PageArgsSchema):
