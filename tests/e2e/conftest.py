@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,18 +14,13 @@ from sandbox.gateway import GatewayServer
 from shared.db.migrate import rebuild
 from tests.conftest import WRITE_TOKEN, reset_vhost
 from tests.support.api_client import ApiClient
+from tests.support.processes import free_port
 
 E2E_DATABASE_URL = os.environ.get(
     "HERALD_E2E_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/herald_e2e"
 )
 E2E_VHOST = os.environ.get("HERALD_E2E_VHOST", "herald_e2e")
 GATEWAY_TOKEN = "e2e-gateway-token"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -11,7 +11,6 @@ import datetime as dt
 import json
 import secrets
 import shutil
-import socket
 import subprocess
 import urllib.parse
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ from deploy.stack import Stack
 from sandbox.gateway import GatewayServer
 from shared.db.migrate import rebuild
 from tests.support.api_client import ApiClient
+from tests.support.processes import free_port, free_port_block
 from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,26 +53,6 @@ FROM_RABBITMQ = {
     "Consumers by queue",
 }
 GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "1h"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def free_block(size: int = 16) -> int:
-    """A first port with `size` free ports after it (the stack numbers metrics ports so)."""
-    for _ in range(50):
-        base = secrets.randbelow(30000) + 20000
-        try:
-            for port in range(base, base + size):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-    raise RuntimeError("no free block of ports")
 
 
 def rabbitmqctl(*args: str, check: bool = True) -> None:
@@ -182,7 +162,7 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
         "HERALD_RETRY_DELAYS_MS": "1000,2000",
     }
     log_dir = Path(tmp_path_factory.mktemp("obs-logs"))
-    stack = Stack(env=env, senders=2, log_dir=log_dir, metrics_base=free_block())
+    stack = Stack(env=env, senders=2, log_dir=log_dir, metrics_base=free_port_block(16))
     api_url = f"http://127.0.0.1:{api_port}"
     stack.start()
     try:

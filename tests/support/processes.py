@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
 
+# Ports handed to services sit below the kernel's ephemeral range (32768 and up), so an
+# outgoing connection cannot take one between choosing it and the service binding it.
+SERVICE_PORTS = (20000, 32000)
+
 
 def free_port() -> int:
-    """A loopback TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback TCP port nobody listens on right now, outside the ephemeral range."""
+    for _ in range(500):
+        port = random.randrange(*SERVICE_PORTS)
+        if _is_free(port):
+            return port
+    raise RuntimeError(f"no free port in {SERVICE_PORTS}")
 
 
-def free_port_block(size: int, first: int = 20000, last: int = 60000) -> int:
+def free_port_block(size: int, first: int = 20000, last: int = 32000) -> int:
     """The first port of `size` consecutive free loopback ports."""
     for base in range(first, last, size):
         if all(_is_free(port) for port in range(base, base + size)):
