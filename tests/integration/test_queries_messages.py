@@ -202,3 +202,24 @@ def test_an_outcome_for_a_release_that_rolled_back_still_counts_once(engine):
         "sent": 2,
         "failed": 0,
     }
+
+
+def test_a_due_message_whose_client_was_deleted_is_cancelled_not_stranded(engine):
+    ids = make_clients(engine, 3)
+    campaign_id = make_campaign(engine, status="running")
+    with engine.begin() as conn:
+        materialise(conn, campaign_id)
+        conn.execute(text("DELETE FROM client WHERE id = :id"), {"id": ids[0]})
+
+    with engine.begin() as conn:
+        due = claim_due(conn, campaign_id, 10)
+
+    assert sorted(m.client_id for m in due) == ids[1:]
+    with engine.connect() as conn:
+        cancelled = conn.scalar(
+            text("SELECT cancelled FROM campaign_progress WHERE campaign_id = :c"),
+            {"c": campaign_id},
+        )
+    assert progress(engine, campaign_id)["pending"] == 0
+    assert progress(engine, campaign_id)["queued"] == 2
+    assert cancelled == 1

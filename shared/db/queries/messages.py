@@ -79,14 +79,15 @@ CLAIM_DUE = text(
          FOR UPDATE SKIP LOCKED
     ), claimed AS (
         UPDATE message m
-           SET status = 'queued', queued_at = now(), updated_at = now()
+           SET status = CASE WHEN m.client_id IS NULL THEN 'cancelled' ELSE 'queued' END,
+               queued_at = now(), updated_at = now()
           FROM due
          WHERE m.id = due.id
         RETURNING m.id, m.client_id
     )
     SELECT claimed.id, c.phone, c.email, c.operator_code, c.timezone, c.attributes,
            claimed.client_id
-      FROM claimed JOIN client c ON c.id = claimed.client_id
+      FROM claimed LEFT JOIN client c ON c.id = claimed.client_id
      ORDER BY claimed.id
     """
 )
@@ -237,12 +238,22 @@ def materialise(
 def claim_due(
     conn: Connection, campaign_id: int, limit: int, *, windowed: bool = False
 ) -> list[DueMessage]:
-    """Mark up to `limit` due pending messages queued and return them with their client."""
+    """Mark up to `limit` due pending messages queued and return them with their client.
+
+    A due message whose client was deleted since can never be sent: it is cancelled here.
+    """
     params = {"campaign_id": campaign_id, "limit": limit, "windowed": windowed}
     rows = conn.execute(CLAIM_DUE, params).all()
+    due = [DueMessage(*row) for row in rows if row.client_id is not None]
     if rows:
-        move_counters(conn, campaign_id, from_pending=len(rows), to_queued=len(rows))
-    return [DueMessage(*row) for row in rows]
+        move_counters(
+            conn,
+            campaign_id,
+            from_pending=len(rows),
+            to_queued=len(due),
+            to_cancelled=len(rows) - len(due),
+        )
+    return due
 
 
 def count_due(conn: Connection, campaign_id: int, limit: int, *, windowed: bool = False) -> int:
