@@ -24,7 +24,7 @@ from sqlalchemy import text
 
 from bench.harness import watch
 from deploy.stack import Stack
-from services.sender.messengers.registry import build_registry
+from shared.channels.registry import build_registry
 from shared.config import Settings
 from shared.db.engine import make_engine
 from shared.db.migrate import rebuild

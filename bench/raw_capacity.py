@@ -13,7 +13,7 @@ import threading
 import time
 from typing import Any
 
-from services.sender.messengers.registry import build_registry
+from shared.channels.registry import build_registry
 from shared.config import Settings
 from shared.messaging.envelopes import DeliveryItem
 

@@ -18,9 +18,9 @@ from types import FrameType
 from services.sender.breaker import ChannelBreaker, breaker_policy
 from services.sender.control import ControlQueue, HeldCampaigns
 from services.sender.dispatcher import Dispatcher
-from services.sender.messengers.registry import build_registry
 from services.sender.worker import RetryPolicy, Worker
 from shared import metrics
+from shared.channels.registry import build_registry
 from shared.config import Settings
 from shared.logging import configure, secrets_of
 from shared.messaging.consumer import Consumer

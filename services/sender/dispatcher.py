@@ -20,14 +20,14 @@ from typing import cast
 import uvloop
 
 from services.sender.breaker import ChannelBreaker
-from services.sender.messengers.base import (
+from shared import metrics
+from shared.channels.base import (
     AsyncMessenger,
     AsyncMessengerFactory,
     ChannelFactory,
     Messenger,
     MessengerFactory,
 )
-from shared import metrics
 from shared.domain.outcomes import DeliveryResult, deferred, expired, held, transient
 from shared.messaging.envelopes import DeliveryItem
 

@@ -15,8 +15,8 @@ import pytest
 from services.sender.breaker import ChannelBreaker, breaker_policy
 from services.sender.control import ControlQueue, HeldCampaigns
 from services.sender.dispatcher import Dispatcher
-from services.sender.messengers.registry import build_registry
 from services.sender.worker import ERROR_HEADER, RetryPolicy, Worker
+from shared.channels.registry import build_registry
 from shared.messaging.connection import connect
 from shared.messaging.consumer import Consumer
 from shared.messaging.envelopes import CampaignEvent, DeliveryBatch, DeliveryItem, OutcomeBatch

@@ -16,7 +16,7 @@ from services.api.auth import context
 from services.api.core import preview_send as core
 from services.api.errors import Blueprint
 from services.api.schemas.preview_send import TestSendResultSchema, TestSendSchema
-from services.sender.messengers.registry import build_registry
+from shared.channels.registry import build_registry
 from shared.config import Settings
 from shared.domain.outcomes import DeliveryResult
 from shared.messaging.envelopes import DeliveryItem

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from services.sender.messengers.base import Messenger
+from shared.channels.base import Messenger
 from shared.domain.outcomes import PERMANENT, SENT, TRANSIENT
 from shared.messaging.envelopes import DeliveryItem
 

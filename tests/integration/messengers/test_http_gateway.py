@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from services.sender.messengers.registry import build_registry
+from shared.channels.registry import build_registry
 from shared.domain.outcomes import SENT, TRANSIENT
 from tests.integration.messengers.contract import MessengerContract
 from tests.integration.messengers.fake_gateway import FakeGateway, closed_port_url

@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from services.sender.messengers.registry import build_registry
-from services.sender.messengers.smtp import smtp_factory, transact
-from services.sender.messengers.smtp_pool import Connection, Relay, RelayRotation, parse_relays
+from shared.channels.registry import build_registry
+from shared.channels.smtp import smtp_factory, transact
+from shared.channels.smtp_pool import Connection, Relay, RelayRotation, parse_relays
 from shared.domain.emails import Envelope
 from shared.domain.outcomes import PERMANENT, SENT, TRANSIENT
 from shared.domain.signing import OptOut, verify_unsubscribe

@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from services.sender.messengers.base import MessengerFactory
-from services.sender.messengers.smtp_pool import (
+from shared.channels.base import MessengerFactory
+from shared.channels.smtp_pool import (
     Connection,
     RelayRotation,
     SessionOptions,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from functools import partial
 
-from services.sender.messengers.base import AsyncMessengerFactory, ChannelFactory
-from services.sender.messengers.http_gateway import CHANNEL as HTTP
-from services.sender.messengers.http_gateway import open_http_gateway
-from services.sender.messengers.smtp import CHANNEL as EMAIL
-from services.sender.messengers.smtp import smtp_factory
+from shared.channels.base import AsyncMessengerFactory, ChannelFactory
+from shared.channels.http_gateway import CHANNEL as HTTP
+from shared.channels.http_gateway import open_http_gateway
+from shared.channels.smtp import CHANNEL as EMAIL
+from shared.channels.smtp import smtp_factory
 from shared.config import Settings
 
 
