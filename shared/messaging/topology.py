@@ -11,6 +11,8 @@ from typing import Any
 
 from pika.adapters.blocking_connection import BlockingChannel
 
+from shared.domain.campaigns import CHANNELS
+
 CAMPAIGNS_EXCHANGE = "campaigns"
 DELIVERIES_EXCHANGE = "deliveries"
 RETRY_EXCHANGE = "deliveries.retry"
@@ -20,7 +22,6 @@ OUTCOMES_EXCHANGE = "outcomes"
 CAMPAIGN_EVENTS_QUEUE = "scheduler.campaign-events"
 OUTCOMES_QUEUE = "stats.outcomes"
 DEAD_QUEUE = "deliver.dead"
-CHANNELS = ("http", "email")
 
 
 def delivery_queue(channel: str) -> str:
