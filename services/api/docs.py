@@ -20,6 +20,9 @@ OPENAPI_CONFIG: dict[str, Any] = {
     "OPENAPI_SWAGGER_UI_PATH": "/docs",
     # Swagger UI's page loads its three assets from here; it must end with '/'.
     "OPENAPI_SWAGGER_UI_URL": STATIC_PREFIX,
+    # Left unset, Swagger UI shows a badge fetched from validator.swagger.io with the spec's
+    # URL in the query: the page must reach no host but the API's own.
+    "OPENAPI_SWAGGER_UI_CONFIG": {"validatorUrl": None},
     "API_SPEC_OPTIONS": {
         "security": [{SECURITY_SCHEME: []}],
         "info": {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 
 import pytest
@@ -97,6 +98,21 @@ def test_docs_are_served_offline(api: FlaskClient) -> None:
         response = api.get(f"/docs-static/{asset}")
         assert response.status_code == 200
         assert len(response.data) > 10_000
+
+
+def test_docs_page_config_turns_the_online_validator_off_and_names_no_other_host(
+    api: FlaskClient,
+) -> None:
+    page = api.get("/docs", base_url="http://herald.test:8000")
+
+    html = page.get_data(as_text=True)
+    overrides = re.search(r"var override_config = (.+);$", html, re.MULTILINE)
+    assert overrides, "the page no longer passes Swagger UI a config object"
+    # Unset, Swagger UI's badge sends the spec's URL to validator.swagger.io.
+    assert json.loads(overrides.group(1))["validatorUrl"] is None
+    assert "validator.swagger.io" not in html
+    urls = re.findall(r"https?://[^\s\"'<>)]+", html)
+    assert all(url.startswith("http://herald.test:8000/") for url in urls), urls
 
 
 def test_openapi_spec_declares_paths_bearer_auth_and_public_probes(api: FlaskClient) -> None:
