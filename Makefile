@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PYTEST := $(PY) -m pytest
 
-.PHONY: tools install run demo test unit integration e2e faults slow bench bench-million bench-email lint fmt migrate services up down clean
+.PHONY: tools install run observe demo test unit integration e2e faults slow bench bench-million bench-email lint fmt migrate services up down clean
 
 install: $(STAMP)
 
@@ -20,6 +20,10 @@ migrate: install
 
 run: install
 	$(PY) -m deploy.stack
+
+# Prometheus with Herald's alert rules over the stack `make run` started (another terminal).
+observe: install tools
+	$(PY) -m deploy.observe
 
 demo: install
 	$(PY) -m bench.demo
