@@ -1,16 +1,22 @@
-"""Schema validation: time zones, windows, aware datetimes, time ranges, unknown fields."""
+"""Schema validation: time zones, windows, aware datetimes, time ranges, unknown fields, text."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import pytest
 from marshmallow import ValidationError
 
-from services.api.schemas.campaigns import CampaignPatchSchema, CampaignSchema
-from services.api.schemas.clients import ClientPatchSchema, ClientSchema
-from services.api.schemas.common import TIMEZONES, PageArgsSchema
+from services.api.schemas.campaigns import (
+    CampaignPatchSchema,
+    CampaignQueryArgsSchema,
+    CampaignSchema,
+)
+from services.api.schemas.clients import ClientPatchSchema, ClientQueryArgsSchema, ClientSchema
+from services.api.schemas.common import STORABLE_PATTERN, TIMEZONES, PageArgsSchema
+from services.api.schemas.preview_send import TestSendSchema
 
 CAMPAIGN = {
     "name": "Spring sale",
@@ -64,6 +70,10 @@ def test_given_operator_code_wins() -> None:
         ("attributes", {"nested": {"a": 1}}),
         ("attributes", {"list": [1]}),
         ("attributes", {"nul": "a\x00b"}),
+        ("attributes", {"surrogate": "a\ud800b"}),
+        ("attributes", {"\udc00": "x"}),
+        ("tags", ["\ud800"]),
+        ("email", "ann@ex\udfffample.com"),
         ("attributes", {"long": "x" * 1_001}),
         ("id", 5),
         ("created_at", "2030-01-01T00:00:00Z"),
@@ -81,11 +91,35 @@ def test_attribute_values_up_to_the_cap_are_kept() -> None:
     assert client["attributes"] == {"a": "x" * 1_000}
 
 
-def test_the_spec_states_no_nul_unless_a_pattern_already_says_more() -> None:
+def test_the_spec_states_storable_text_unless_a_pattern_or_enum_already_says_more() -> None:
     fields = ClientSchema().fields
 
-    assert fields["phone"].metadata["pattern"] == "^[^\\x00]*$"
+    assert fields["phone"].metadata["pattern"] == STORABLE_PATTERN
     assert "pattern" not in fields["operator_code"].metadata
+    assert "pattern" not in fields["timezone"].metadata
+
+
+@pytest.mark.parametrize(
+    ("value", "is_storable"),
+    [("plain", True), ("😀", True), ("", True), ("a\x00", False), ("\ud800", False)],
+)
+def test_the_spec_pattern_says_what_postgres_stores(value: str, is_storable: bool) -> None:
+    assert bool(re.fullmatch(STORABLE_PATTERN, value)) == is_storable
+
+
+@pytest.mark.parametrize(
+    ("schema", "args", "field"),
+    [
+        (ClientQueryArgsSchema(), {"tag": "\ud800"}, "tag"),
+        (ClientQueryArgsSchema(), {"tag": "a\x00"}, "tag"),
+        (CampaignQueryArgsSchema(), {"channel": "\udfff"}, "channel"),
+        (TestSendSchema(), {"address": "ann@ex\udc00ample.com"}, "address"),
+    ],
+)
+def test_query_and_test_send_strings_must_be_storable(
+    schema: Any, args: dict[str, str], field: str
+) -> None:
+    assert field in errors_of(schema, args)
 
 
 def test_timezone_allow_list_is_host_independent() -> None:
@@ -129,6 +163,9 @@ def test_campaign_maps_filter_and_window_onto_columns() -> None:
         ({"text": "x" * 5001}, "text"),
         ({"text": "Hi {{ name"}, "text"),
         ({"text": "Hi\x00"}, "text"),
+        ({"text": "Hi \udfff"}, "text"),
+        ({"name": "\ud800"}, "name"),
+        ({"filter": {"tags": ["\udbff"]}}, "filter"),
         ({"name": "n" * 201}, "name"),
         ({"rate_limit": 0}, "rate_limit"),
         ({"rate_limit": "fast"}, "rate_limit"),

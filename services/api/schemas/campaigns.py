@@ -42,12 +42,12 @@ class FilterSchema(StrictSchema):
 
 
 class WindowSchema(StrictSchema):
-    start = fields.String(
+    start = Text(
         required=True,
         validate=validate.Regexp(CLOCK_PATTERN, error="must be HH:MM"),
         metadata={"example": "09:00"},
     )
-    end = fields.String(
+    end = Text(
         required=True,
         validate=validate.Regexp(CLOCK_PATTERN, error="must be HH:MM"),
         metadata={"example": "21:00"},
@@ -62,7 +62,7 @@ class WindowSchema(StrictSchema):
 class CampaignSchema(StrictSchema):
     id = fields.Integer(dump_only=True)
     name = Text(required=True, validate=validate.Length(min=1, max=200))
-    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+    channel = Text(required=True, validate=validate.OneOf(CHANNELS))
     text = Text(
         required=True,
         validate=validate.Length(min=1, max=5000),
@@ -163,8 +163,8 @@ class CampaignPatchSchema(CampaignSchema):
 
 
 class CampaignQueryArgsSchema(PageArgsSchema):
-    status = fields.String(validate=validate.OneOf(list(CampaignStatus)))
-    channel = fields.String(validate=validate.OneOf(CHANNELS))
+    status = Text(validate=validate.OneOf(list(CampaignStatus)))
+    channel = Text(validate=validate.OneOf(CHANNELS))
 
 
 class CampaignPageSchema(PageSchema):
@@ -250,7 +250,7 @@ class AllStatsSchema(Schema):
 
 
 class MessageQueryArgsSchema(PageArgsSchema):
-    status = fields.String(validate=validate.OneOf(list(MessageStatus)))
+    status = Text(validate=validate.OneOf(list(MessageStatus)))
 
 
 class MessageSchema(Schema):

@@ -7,6 +7,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, post_load, validate
 
 from services.api.schemas.common import (
+    EmailText,
     PageArgsSchema,
     PageSchema,
     Scalar,
@@ -38,7 +39,7 @@ class ClientSchema(StrictSchema):
     )
     tags = fields.List(Text(validate=TAG), load_default=list, validate=validate.Length(max=100))
     timezone = timezone_field(load_default="UTC")
-    email = fields.Email(allow_none=True, load_default=None, validate=validate.Length(max=320))
+    email = EmailText(allow_none=True, load_default=None, validate=validate.Length(max=320))
     attributes = fields.Dict(
         keys=Text(validate=validate.Length(min=1, max=64)),
         values=Scalar(),
@@ -46,7 +47,7 @@ class ClientSchema(StrictSchema):
         metadata={"description": "Template variables: string keys, string/number/bool values."},
     )
     opted_out = fields.List(
-        fields.String(validate=validate.OneOf(CHANNELS)),
+        Text(validate=validate.OneOf(CHANNELS)),
         validate=validate.Length(max=len(CHANNELS)),
         metadata={
             "description": "Channels the client opted out of (their unsubscribe links add to "

@@ -1,13 +1,14 @@
-"""Shared schema parts: strict base schema, NUL-free text, scalars, pagination, time zones."""
+"""Shared schema parts: strict base schema, storable text, scalars, pagination, time zones."""
 
 from __future__ import annotations
 
 import importlib.resources
 import math
-import re
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+from shared.domain.text import storable_text_error
 
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
@@ -30,25 +31,36 @@ class StrictSchema(Schema):
         unknown = RAISE
 
 
-# PostgreSQL text cannot hold NUL; the spec says so, so clients and fuzzers know it.
-NO_NUL_PATTERN = "^[^\\x00]*$"
+# Text PostgreSQL can store (no NUL, no lone surrogates), stated in the spec so clients and
+# fuzzers know it. Python reads it so, as does ECMA-262 with the u flag JSON Schema tools use.
+STORABLE_PATTERN = "^[^\\x00\\ud800-\\udfff]*$"
 MAX_SCALAR_CHARS = 1000
 
 
+def check_storable(text: str) -> str:
+    """The text itself, or a ValidationError saying why PostgreSQL could not store it."""
+    reason = storable_text_error(text)
+    if reason is not None:
+        raise ValidationError(reason)
+    return text
+
+
 class Text(fields.String):
-    """A string PostgreSQL can store: no NUL characters."""
+    """A string PostgreSQL can store; every string a request carries is loaded as one."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        # A Regexp validator documents its own pattern; the two would not combine.
-        if not any(isinstance(getattr(v, "regex", None), re.Pattern) for v in self.validators):
-            self.metadata = {"pattern": NO_NUL_PATTERN, **self.metadata}
+        # A Regexp validator documents its own pattern and a OneOf its enum; those already
+        # exclude what the pattern would, and two patterns would not combine.
+        if not any(isinstance(v, validate.Regexp | validate.OneOf) for v in self.validators):
+            self.metadata = {"pattern": STORABLE_PATTERN, **self.metadata}
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if "\x00" in text:
-            raise ValidationError("must not contain NUL characters")
-        return text
+        return check_storable(super()._deserialize(value, attr, data, **kwargs))
+
+
+class EmailText(Text, fields.Email):
+    """An e-mail address (format email in the spec) that PostgreSQL can store."""
 
 
 class Scalar(fields.Field):
@@ -59,7 +71,7 @@ class Scalar(fields.Field):
             "metadata",
             {
                 "anyOf": [
-                    {"type": "string", "maxLength": MAX_SCALAR_CHARS, "pattern": NO_NUL_PATTERN},
+                    {"type": "string", "maxLength": MAX_SCALAR_CHARS, "pattern": STORABLE_PATTERN},
                     {"type": "number"},
                     {"type": "boolean"},
                 ]
@@ -69,8 +81,7 @@ class Scalar(fields.Field):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         if isinstance(value, str):
-            if "\x00" in value:
-                raise ValidationError("must not contain NUL characters")
+            check_storable(value)
             if len(value) > MAX_SCALAR_CHARS:
                 raise ValidationError(f"must be at most {MAX_SCALAR_CHARS} characters")
             return value
@@ -81,9 +92,9 @@ class Scalar(fields.Field):
         raise ValidationError("must be a string, a number or a boolean")
 
 
-def timezone_field(**kwargs: Any) -> fields.String:
+def timezone_field(**kwargs: Any) -> Text:
     """An IANA time zone name from the fixed allow-list (an enum in the OpenAPI spec)."""
-    return fields.String(
+    return Text(
         validate=validate.OneOf(TIMEZONES, error="{input!r} is not a known IANA time zone"),
         **kwargs,
     )
