@@ -15,7 +15,9 @@ from typing import IO, Any, Literal
 import ijson
 from sqlalchemy import Connection, Engine
 
+from services.api.core.surrogates import SurrogateEscapes, restore_surrogates
 from shared.db.queries.clients import upsert_clients
+from shared.domain.text import storable_text_error
 from shared.errors import InvalidInput
 
 CHUNK_ROWS = 2_000
@@ -122,15 +124,20 @@ def json_records(stream: IO[bytes]) -> Iterator[Record]:
     Built from ijson's basic events rather than its prefixed ones: prefixes grow with the
     nesting, so a small, deeply nested body would cost memory quadratic in its depth.
     """
-    events = ijson.basic_parse(stream, use_float=True)
+    escaped = SurrogateEscapes(stream)
+    events = ijson.basic_parse(escaped, use_float=True)
     try:
         first = next(events, None)
         if first is None or first[0] != "start_array":
             raise InvalidInput("the body must be a JSON array of client objects")
-        yield from array_items(events)
+        for record in array_items(events):
+            yield restore_surrogates(record) if escaped.has_marked else record
     except ijson.JSONError as exc:
         reason = str(exc).splitlines()[0]
         raise InvalidInput(f"the body is not valid JSON: {reason}") from exc
+    except UnicodeDecodeError as exc:
+        # yajl checks only the shape of UTF-8: encoded surrogates pass it, then fail here.
+        raise InvalidInput(f"the body is not valid JSON: not UTF-8: {exc.reason}") from exc
 
 
 def array_items(events: Iterator[tuple[str, Any]]) -> Iterator[Record]:
@@ -154,8 +161,12 @@ def array_items(events: Iterator[tuple[str, Any]]) -> Iterator[Record]:
 
 
 def csv_records(stream: IO[bytes]) -> Iterator[Record]:
-    """Yield one client-shaped record per CSV row; unknown columns become attributes."""
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+    """Yield one client-shaped record per CSV row; unknown columns become attributes.
+
+    Encoded surrogates (as CESU-8 exports write) decode to lone surrogates, so they cost only
+    their row, as a "\\ud800" escape does in JSON; other bytes that are not UTF-8 refuse the body.
+    """
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogatepass", newline="")
     try:
         reader = csv.reader(text)
         header = read_header(reader)
@@ -179,6 +190,11 @@ def read_header(reader: Iterator[list[str]]) -> list[str]:
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates or "" in names:
         raise InvalidInput(f"the CSV header has empty or repeated columns: {duplicates}")
+    # Other columns are stored as attribute names: one that cannot be would fail every row.
+    for number, name in enumerate(names, start=1):
+        reason = storable_text_error(name)
+        if reason is not None:
+            raise InvalidInput(f"the CSV header's column {number} {reason}")
     return names
 
 
