@@ -1,7 +1,9 @@
 """Run Herald's services as local processes: `make run`, the end-to-end tests, demo and bench.
 
 Each service is started with the same module and environment that docker-compose uses;
-processes are stopped by their own PIDs, gently first.
+processes are stopped by their own PIDs, gently first. `make run` supervises them: a service
+that exits is started again after a delay that grows while it keeps dying, and the others
+keep running; only a signal to `make run` stops them all.
 """
 
 from __future__ import annotations
@@ -25,6 +27,22 @@ from shared.db.migrate import upgrade
 ROOT = Path(__file__).resolve().parent.parent
 METRICS_PORT_BASE = 9100  # scheduler; stats is base + 1, sender i is base + 10 + i
 SENDER_CHANNELS = "http,email"
+STOP_TIMEOUT_S = 8.0  # then SIGKILL: a killed sender's batches are redelivered, nothing lost
+# A service that dies is started again after 1, 2, 4 ... seconds while it keeps dying;
+# one that ran this long before dying starts again after the first delay.
+FIRST_RESTART_DELAY_S = 1.0
+MAX_RESTART_DELAY_S = 30.0
+STABLE_AFTER_S = 30.0
+
+
+def restart_delay(quick_deaths: int) -> float:
+    """Seconds to wait before starting a service again after its n-th death in a row."""
+    return min(MAX_RESTART_DELAY_S, FIRST_RESTART_DELAY_S * 2.0 ** max(0, quick_deaths - 1))
+
+
+def say(message: str) -> None:
+    stamp = time.strftime("%H:%M:%S")
+    print(f"{stamp} stack: {message}", file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -34,6 +52,10 @@ class Service:
     env: dict[str, str]
     process: subprocess.Popen[bytes] | None = None
     log: IO[bytes] | None = None
+    started_at: float = 0.0
+    quick_deaths: int = 0  # deaths in a row, each within STABLE_AFTER_S of its start
+    restart_at: float | None = None  # set while it waits to be started again
+    restarts: int = 0
 
 
 @dataclass
@@ -90,6 +112,32 @@ class Stack:
                 stdout=out,
                 stderr=subprocess.STDOUT if out else None,
             )
+            service.started_at = time.monotonic()
+
+    def supervise(self, now: float | None = None) -> None:
+        """Start again every service that has exited, once its restart delay has passed."""
+        now = time.monotonic() if now is None else now
+        for service in self.services.values():
+            process = service.process
+            if process is None or process.poll() is None:
+                continue
+            if service.restart_at is None:
+                lived = now - service.started_at
+                service.quick_deaths = service.quick_deaths + 1 if lived < STABLE_AFTER_S else 1
+                delay = restart_delay(service.quick_deaths)
+                service.restart_at = now + delay
+                say(
+                    f"{service.name} (pid {process.pid}) exited with {process.returncode} "
+                    f"after {lived:.1f}s; starting it again in {delay:.0f}s"
+                )
+            elif now >= service.restart_at:
+                if service.log:
+                    service.log.close()
+                self.start(service.name)
+                service.restart_at = None
+                service.restarts += 1
+                assert service.process is not None
+                say(f"{service.name} started again (pid {service.process.pid})")
 
     def processes(self) -> list[subprocess.Popen[bytes]]:
         return [s.process for s in self.services.values() if s.process]
@@ -105,7 +153,7 @@ class Stack:
         self.kill(name)
         self.start(name)
 
-    def stop(self, timeout: float = 20.0) -> None:
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
         """SIGTERM every service, then SIGKILL what is still running after the timeout."""
         running = [
             s.process for s in self.services.values() if s.process and s.process.poll() is None
@@ -124,6 +172,13 @@ class Stack:
                 service.log.close()
                 service.log = None
 
+    def is_ready(self, api_url: str) -> bool:
+        """The API answers /readyz with 200 (database and broker reachable)."""
+        try:
+            return requests.get(f"{api_url}/readyz", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
     def wait_ready(self, api_url: str, timeout: float = 60.0) -> None:
         """Wait until the API answers /readyz with 200 (database and broker reachable)."""
         deadline = time.monotonic() + timeout
@@ -131,19 +186,16 @@ class Stack:
             for service in self.services.values():
                 if service.process and service.process.poll() is not None:
                     raise RuntimeError(f"{service.name} exited with {service.process.returncode}")
-            try:
-                if requests.get(f"{api_url}/readyz", timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
+            if self.is_ready(api_url):
+                return
             time.sleep(0.2)
         raise TimeoutError(f"the API at {api_url} was not ready within {timeout:.0f}s")
 
 
 def ensure_env_file(path: Path) -> dict[str, str]:
-    """Create .env with a fresh write token on first run; return its values."""
+    """Create .env with a fresh write token on first run, unless the environment gives tokens."""
     values = read_env_file(path)
-    if "HERALD_API_TOKENS" not in values:
+    if "HERALD_API_TOKENS" not in values and "HERALD_API_TOKENS" not in os.environ:
         token = secrets.token_urlsafe(24)
         with path.open("a") as fh:
             fh.write(f"HERALD_API_TOKENS={token}:write\n")
@@ -155,8 +207,29 @@ def first_write_token(settings: Settings) -> str:
     return next(t for t, scope in settings.api_tokens.items() if scope == "write")
 
 
-def raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+class StopRequested:
+    """Set by SIGINT or SIGTERM; the supervising loop checks it between rounds."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self.signal = signum
+
+    def __bool__(self) -> bool:
+        return self.signal is not None
+
+
+def print_urls(stack: Stack, settings: Settings, api_url: str) -> None:
+    print(f"\nHerald is running.\n  API      {api_url}/api/v1\n  docs     {api_url}/docs")
+    print(f"  OpenAPI  {api_url}/openapi.json\n  metrics  {api_url}/metrics (api)")
+    for name, port in stack.metrics_ports().items():
+        print(f"           http://127.0.0.1:{port}/metrics ({name})")
+    kept = "" if "HERALD_API_TOKENS" in os.environ else "; kept in .env"
+    print(f"  token    {first_write_token(settings)} (write{kept})")
+    print("Services that exit are started again. Press Ctrl-C to stop.\n", flush=True)
 
 
 def main() -> None:
@@ -165,29 +238,31 @@ def main() -> None:
     parser.add_argument("--log-dir", type=Path, default=None)
     args = parser.parse_args()
 
+    stop = StopRequested()
     env_file = ROOT / ".env"
     ensure_env_file(env_file)
     settings = Settings.from_env(env_file=env_file)
     upgrade(settings.database_url)
-    stack = Stack(env={}, senders=args.senders, log_dir=args.log_dir)
+    stack = Stack(
+        env={}, senders=args.senders, log_dir=args.log_dir, metrics_base=settings.metrics_port_base
+    )
     api_url = f"http://{settings.api_host}:{settings.api_port}"
-    signal.signal(signal.SIGTERM, raise_interrupt)
     stack.start()
+    for service in stack.services.values():
+        assert service.process is not None
+        say(f"{service.name} started (pid {service.process.pid})")
     try:
-        stack.wait_ready(api_url)
-        print(f"\nHerald is running.\n  API      {api_url}/api/v1\n  docs     {api_url}/docs")
-        print(f"  OpenAPI  {api_url}/openapi.json\n  metrics  {api_url}/metrics (api)")
-        for name, port in stack.metrics_ports().items():
-            print(f"           http://127.0.0.1:{port}/metrics ({name})")
-        print(f"  token    {first_write_token(settings)} (write; kept in .env)")
-        print("Press Ctrl-C to stop.\n", flush=True)
-        while all(p.poll() is None for p in stack.processes()):
-            time.sleep(0.5)
-        print("a service exited; stopping the others", file=sys.stderr)
-    except KeyboardInterrupt:
-        pass
+        is_ready = False
+        while not stop:
+            stack.supervise()
+            if not is_ready and stack.is_ready(api_url):
+                is_ready = True
+                print_urls(stack, settings, api_url)
+            time.sleep(0.2)
+        say(f"signal {stop.signal}: stopping every service")
     finally:
         stack.stop()
+        say("stopped")
 
 
 if __name__ == "__main__":

@@ -48,6 +48,8 @@ class Settings:
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     metrics_port: int = 0
+    # `make run` numbers its services' metrics ports from here (scheduler, stats, senders).
+    metrics_port_base: int = 9100
     gateway_url: str = "http://127.0.0.1:8900"
     gateway_token: str = field(default="sandbox-token", repr=False)
     gateway_timeout_s: float = 10.0
@@ -116,6 +118,7 @@ class Settings:
             api_host=get("API_HOST"),
             api_port=int(get("API_PORT")),
             metrics_port=int(get("METRICS_PORT", "0")),
+            metrics_port_base=int(get("METRICS_PORT_BASE")),
             gateway_url=get("GATEWAY_URL").rstrip("/"),
             gateway_token=get("GATEWAY_TOKEN"),
             gateway_timeout_s=float(get("GATEWAY_TIMEOUT_S")),
