@@ -41,6 +41,18 @@ SENDER_DEAD_LETTERS = Counter(
     "Items parked in the dead-letter queue (permanent or exhausted), plus poison batches.",
     ["channel"],
 )
+SENDER_ABANDONED_ITEMS = Counter(
+    "herald_sender_abandoned_items",
+    "Items not handed to the messenger because the session holding their batch was lost "
+    "(the broker delivers the batch again).",
+    ["channel"],
+)
+SENDER_KEPT_RESULTS_USED = Counter(
+    "herald_sender_kept_results_used",
+    "Items of a redelivered batch settled from their delivery before the session was lost, "
+    "instead of being sent again.",
+    ["channel"],
+)
 SENDER_IN_FLIGHT = Gauge(
     "herald_sender_in_flight",
     "Items handed to the dispatcher and not yet finished.",

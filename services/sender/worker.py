@@ -6,6 +6,10 @@ comes back through call_soon; a batch whose items are all with the messenger but
 done after PARTIAL_AFTER_S has what is finished published from on_tick meanwhile, so slow
 recipients delay only themselves. Every publish and ack stays on the connection thread; the
 ack comes after the last publish.
+
+When the session is lost its batches are abandoned: the broker delivers them again, so no
+more of their items go to the messenger, and the results of those that did are kept for a
+redelivery to this sender to settle instead of sending them twice (see kept.py).
 """
 
 from __future__ import annotations
@@ -13,12 +17,13 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from services.sender.control import ControlQueue
 from services.sender.dispatcher import BatchProgress, Dispatcher, Results
+from services.sender.kept import KeptResults
 from shared import metrics
 from shared.domain.outcomes import DEFERRED, EXPIRED, HELD, SENT, TRANSIENT, DeliveryResult
 from shared.domain.retries import GiveUp, deferral_delay_ms, plan_retry
@@ -118,6 +123,8 @@ class InFlight:
     batch: DeliveryBatch
     progress: BatchProgress
     partial_at: float  # monotonic time of its next partial publish
+    # Items whose outcomes, retries or dead letters the broker has confirmed.
+    published: list[DeliveryItem] = field(default_factory=list)
 
 
 class Worker:
@@ -129,11 +136,13 @@ class Worker:
         policy: RetryPolicy,
         clock: Callable[[], float] = time.time,
         control: ControlQueue | None = None,
+        kept: KeptResults | None = None,
     ) -> None:
         self._dispatchers = dispatchers
         self._policy = policy
         self._clock = clock
         self._control = control
+        self._kept = kept if kept is not None else KeptResults()
         # Batches dispatched and not yet acked, by delivery tag; connection thread only.
         self._in_flight: dict[int, InFlight] = {}
         self._last_partial = 0.0
@@ -156,12 +165,16 @@ class Worker:
             return
         tag = delivery.delivery_tag
         finish = functools.partial(self._finish, session, tag)
-        progress = BatchProgress(batch.items, lambda: session.call_soon(finish))
+        # Only a batch the broker delivered before can hold items this sender delivered.
+        kept = self._kept if delivery.redelivered and len(self._kept) else None
+        items = kept.unpublished(batch.items) if kept else batch.items
+        progress = BatchProgress(items, lambda: session.call_soon(finish))
         partial_at = progress.started + PARTIAL_AFTER_S
         self._in_flight[tag] = InFlight(delivery, batch, progress, partial_at)
-        if batch.items:
-            dispatcher.dispatch(batch.campaign_id, progress)
-        else:
+        to_send = self._settle_kept(kept, batch, progress) if kept else items
+        if to_send:
+            dispatcher.dispatch(batch.campaign_id, progress, to_send)
+        elif not items:
             session.call_soon(finish)
 
     def begin_drain(self) -> None:
@@ -181,6 +194,7 @@ class Worker:
         if now - self._last_partial >= PARTIAL_EVERY_S:
             self._last_partial = now
             self._publish_partial(session, now)
+            self._kept.prune()
         if self._is_draining and not self._is_cancelled:
             # Cancelling also requeues deliveries pika holds but has not handed over yet.
             # The control consumer stays: items still waiting must hear of a pause.
@@ -192,9 +206,45 @@ class Worker:
             log.info("stopped consuming; %d batches still in flight", len(self._in_flight))
 
     def on_session_lost(self) -> None:
-        # The broker requeues whatever this session held unacked; late finishes are dropped.
+        # The broker requeues whatever this session held unacked and delivers it again, here
+        # or to another sender, and late finishes for the old session are dropped. So items
+        # still waiting for a slot are not sent any more; those with the messenger finish and
+        # their results, with those already in, are kept for a redelivery here to settle.
+        done = sending = 0
+        for flight in self._in_flight.values():
+            batch_done, batch_sending = flight.progress.abandon(self._kept)
+            done, sending = done + batch_done, sending + batch_sending
+            if flight.published:
+                self._kept.mark_published(flight.published)
+        if self._in_flight:
+            held = sum(len(flight.batch.items) for flight in self._in_flight.values())
+            log.warning(
+                "session lost holding %d batches (%d items): %d done and %d with the messenger "
+                "are kept for their redelivery, the other %d will not be sent",
+                len(self._in_flight),
+                held,
+                done,
+                sending,
+                held - done - sending,
+            )
         self._in_flight.clear()
         self._is_cancelled = False
+
+    def _settle_kept(
+        self, kept: KeptResults, batch: DeliveryBatch, progress: BatchProgress
+    ) -> Sequence[DeliveryItem]:
+        """Settle a redelivered batch's items from kept results; returns those left to send."""
+        to_send = kept.claim(progress.items, progress.record)
+        progress.mark_handed_over(len(progress.items) - len(to_send))
+        settled = len(batch.items) - len(to_send)
+        if settled:
+            metrics.SENDER_KEPT_RESULTS_USED.labels(batch.channel).inc(settled)
+            log.info(
+                "redelivered batch: %d of %d items settled from their earlier delivery",
+                settled,
+                len(batch.items),
+            )
+        return to_send
 
     def _publish_partial(self, session: Session, now: float) -> None:
         for tag, flight in list(self._in_flight.items()):
@@ -211,11 +261,14 @@ class Worker:
                 del self._in_flight[tag]
 
     def _finish(self, session: Session, tag: int) -> None:
-        flight = self._in_flight.pop(tag, None)
+        flight = self._in_flight.get(tag)
         if flight is None:
             return
         if self._publish_results(session, flight, flight.progress.take()):
             session.ack(flight.delivery)
+        # Only now: if the session goes during the publish or the ack, the batch is still
+        # in flight, so it is abandoned with its results kept.
+        del self._in_flight[tag]
 
     def _publish_results(self, session: Session, flight: InFlight, results: Results) -> bool:
         """Publish what the results turn into; on failure requeue the batch and say False."""
@@ -228,6 +281,7 @@ class Worker:
             log.warning("publishing results failed (%s); batch requeued", exc)
             session.reject(flight.delivery, requeue=True)
             return False
+        flight.published.extend(item for item, _ in results)
         _count(flight.batch.channel, plan)
         return True
 

@@ -5,12 +5,14 @@ import dataclasses
 import itertools
 import json
 import logging
+import subprocess
 import threading
 import time
 from types import SimpleNamespace
 
 import pika
 import pytest
+from prometheus_client import REGISTRY
 
 from services.sender.breaker import ChannelBreaker, breaker_policy
 from services.sender.control import ControlQueue, HeldCampaigns
@@ -214,6 +216,36 @@ def dead_batches_of(mailbox, campaign_id):
 
 def queue_depth(channel, queue):
     return channel.queue_declare(queue, passive=True).method.message_count
+
+
+def batches_consumed():
+    sample = REGISTRY.get_sample_value("herald_sender_batches_consumed_total", {"channel": "http"})
+    return sample or 0.0
+
+
+def close_from_broker(connection_name):
+    """Close this module's connections of that name from the broker's side, as a restart does."""
+    listing = subprocess.run(
+        ["rabbitmqctl", "-q", "list_connections", "--no-table-headers"]
+        + ["pid", "vhost", "client_properties"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    # The JSON formatter prints pids in a form close_connection does not take.
+    named = f'{{"connection_name","{connection_name}"}}'
+    pids = [
+        pid
+        for pid, vhost, properties in (line.split("\t", 2) for line in listing.splitlines())
+        if vhost == VHOST and named in properties
+    ]
+    for pid in pids:
+        subprocess.run(
+            ["rabbitmqctl", "-q", "close_connection", pid, "test: session lost"],
+            check=True,
+            capture_output=True,
+        )
+    return len(pids)
 
 
 def test_each_item_reaches_the_gateway_once_and_outcome_batches_report_each_once(
@@ -455,3 +487,53 @@ def test_cancelled_campaign_stays_held_whatever_later_snapshots_say(
     assert {o.status for o in final_outcomes(outcomes, cancelled, 3).values()} == {"held"}
     assert all(gateway.request_count(i.message_id) == 0 for i in items)
     announce_held(channel, [])
+
+
+def test_a_lost_session_sends_no_more_of_its_batch_and_the_redelivery_resends_nothing_kept(
+    channel, gateway, outcomes, sender
+):
+    # The sender has 8 slots: 4 items answer at once, 8 stall and hold every slot, 8 wait.
+    items = make_items(20)
+    answered, stalled, waiting = items[:4], items[4:12], items[12:]
+    for item in stalled:
+        gateway.script(item.message_id, ["stall"])
+    consumed = batches_consumed()
+    campaign_id = publish(channel, items)
+    wait_until(lambda: gateway.stalled == len(stalled))
+
+    assert close_from_broker("test-sender") == 1
+    # The broker delivers the batch again while the stalled requests are still out.
+    wait_until(lambda: batches_consumed() == consumed + 2)
+    gateway.release()
+
+    final = final_outcomes(outcomes, campaign_id, len(items))
+    assert {o.status for o in final.values()} == {"sent"}
+    assert {o.attempt for o in final.values()} == {1}
+    for group in (answered, stalled, waiting):
+        assert [gateway.request_count(i.message_id) for i in group] == [1] * len(group)
+
+
+def test_a_redelivery_leaves_out_items_whose_outcomes_were_published_before_the_loss(
+    channel, gateway, outcomes, sender
+):
+    items = make_items(6)
+    answered, stalled = items[:3], items[3:]
+    for item in stalled:
+        gateway.script(item.message_id, ["stall"])
+    consumed = batches_consumed()
+    campaign_id = publish(channel, items)
+    wait_until(lambda: gateway.stalled == len(stalled))
+    # The batch waits on its stalled items, so it publishes the others' outcomes meanwhile.
+    assert set(final_outcomes(outcomes, campaign_id, len(answered))) == {
+        i.message_id for i in answered
+    }
+
+    assert close_from_broker("test-sender") == 1
+    wait_until(lambda: batches_consumed() == consumed + 2)
+    gateway.release()
+
+    final = final_outcomes(outcomes, campaign_id, len(items))
+    assert {o.status for o in final.values()} == {"sent"}
+    reported = [o.message_id for b, _, _ in outcomes_of(outcomes, campaign_id) for o in b.outcomes]
+    assert sorted(reported) == sorted(i.message_id for i in items)
+    assert [gateway.request_count(i.message_id) for i in items] == [1] * len(items)
