@@ -24,6 +24,7 @@ import yaml
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from deploy.observe import is_ready, scrape_config, stack_targets, start_prometheus, stop
 from deploy.stack import Stack
 from sandbox.gateway import GatewayServer
 from shared.db.migrate import rebuild
@@ -315,62 +316,19 @@ def is_documented(family: str, readme: str) -> bool:
 # --- a real Prometheus over the running stack ------------------------------------------------
 
 
-def scrape_config(observed: Observed) -> dict[str, Any]:
-    """deploy/prometheus/prometheus.yml with this stack's loopback ports and a 1 s interval."""
-    config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
-    ports = observed.stack.metrics_ports()
-    targets = {
-        "herald-api": [observed.api_url.removeprefix("http://")],
-        "herald-scheduler": [f"127.0.0.1:{ports['scheduler']}"],
-        "herald-stats": [f"127.0.0.1:{ports['stats']}"],
-        "herald-sender": [f"127.0.0.1:{p}" for n, p in ports.items() if n.startswith("sender")],
-    }
-    jobs = []
-    for job in config["scrape_configs"]:
-        name = job["job_name"]
-        if name in targets:
-            jobs.append({"job_name": name, "static_configs": [{"targets": targets[name]}]})
-    assert len(jobs) == len(targets)
-    config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
-    config["rule_files"] = [str(PROMETHEUS_DIR / "rules" / "*.yml")]
-    config["scrape_configs"] = jobs
-    return config
-
-
 @pytest.fixture(scope="module")
 def prometheus(observed: Observed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Debian's prometheus on a free loopback port, scraping the stack every second."""
-    binary = shutil.which("prometheus")
-    assert binary, "prometheus is missing: apt-get install prometheus (.ci/run does)"
-    home = Path(tmp_path_factory.mktemp("prometheus"))
-    (home / "prometheus.yml").write_text(yaml.safe_dump(scrape_config(observed)))
+    targets = stack_targets(observed.stack, api=observed.api_url.removeprefix("http://"))
     port = free_port()
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={home / 'prometheus.yml'}",
-            f"--storage.tsdb.path={home / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--storage.tsdb.retention.time=1h",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=(home / "prometheus.log").open("wb"),
-    )
+    home = Path(tmp_path_factory.mktemp("prometheus"))
+    process = start_prometheus(home, scrape_config(targets, interval="1s"), port, retention="1h")
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: is_ready(url, process), timeout=30)
         yield url
     finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
-def is_ready(url: str, process: subprocess.Popen[bytes]) -> bool:
-    assert process.poll() is None, "prometheus exited"
-    try:
-        return requests.get(f"{url}/-/ready", timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
+        stop(process)
 
 
 def query(prometheus: str, expr: str) -> list[dict[str, Any]]:
