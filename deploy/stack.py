@@ -21,6 +21,7 @@ from typing import IO
 
 import requests
 
+from deploy.broker_ui import describe, ensure_plugins
 from shared.config import Settings, read_env_file
 from shared.db.migrate import upgrade
 
@@ -229,6 +230,8 @@ def print_urls(stack: Stack, settings: Settings, api_url: str) -> None:
         print(f"           http://127.0.0.1:{port}/metrics ({name})")
     kept = "" if "HERALD_API_TOKENS" in os.environ else "; kept in .env"
     print(f"  token    {first_write_token(settings)} (write{kept})")
+    for line in describe(settings.amqp_url):
+        print(line)
     print("Services that exit are started again. Press Ctrl-C to stop.\n", flush=True)
 
 
@@ -243,6 +246,7 @@ def main() -> None:
     ensure_env_file(env_file)
     settings = Settings.from_env(env_file=env_file)
     upgrade(settings.database_url)
+    ensure_plugins(settings.amqp_url)
     stack = Stack(
         env={}, senders=args.senders, log_dir=args.log_dir, metrics_base=settings.metrics_port_base
     )

@@ -117,6 +117,8 @@ def test_a_killed_sender_scheduler_and_stats_come_back_and_the_campaign_complete
     for name, (old, new) in restarted.items():
         assert old == before[name] and is_alive(new), name
         assert f"{name} started again (pid {new})" in stack.output()
+    # make run names the broker's management UI beside the API (its plugins were enabled).
+    assert "http://127.0.0.1:15672/" in stack.output()
     others = set(before) - set(restarted)
     assert all(stack.pids()[name] == before[name] for name in others)  # nobody else restarted
 
