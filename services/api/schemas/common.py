@@ -31,9 +31,10 @@ class StrictSchema(Schema):
         unknown = RAISE
 
 
-# Text PostgreSQL can store (no NUL, no lone surrogates), stated in the spec so clients and
-# fuzzers know it. Python reads it so, as does ECMA-262 with the u flag JSON Schema tools use.
-STORABLE_PATTERN = "^[^\\x00\\ud800-\\udfff]*$"
+# PostgreSQL text cannot hold NUL; the spec says so, so clients and fuzzers know it. Lone
+# surrogates are refused too, but no Unicode string holds one, and a pattern naming them
+# does not even compile in Rust's or Go's regex engines, which validate specs too.
+NO_NUL_PATTERN = "^[^\\x00]*$"
 MAX_SCALAR_CHARS = 1000
 
 
@@ -50,10 +51,11 @@ class Text(fields.String):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        # A Regexp validator documents its own pattern and a OneOf its enum; those already
-        # exclude what the pattern would, and two patterns would not combine.
-        if not any(isinstance(v, validate.Regexp | validate.OneOf) for v in self.validators):
-            self.metadata = {"pattern": STORABLE_PATTERN, **self.metadata}
+        # A Regexp validator documents its own pattern, a OneOf its enum, an Email its format;
+        # each already excludes NUL, and a pattern beside them would only mislead generators.
+        documented = validate.Regexp | validate.OneOf | validate.Email
+        if not any(isinstance(v, documented) for v in self.validators):
+            self.metadata = {"pattern": NO_NUL_PATTERN, **self.metadata}
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         return check_storable(super()._deserialize(value, attr, data, **kwargs))
@@ -71,7 +73,7 @@ class Scalar(fields.Field):
             "metadata",
             {
                 "anyOf": [
-                    {"type": "string", "maxLength": MAX_SCALAR_CHARS, "pattern": STORABLE_PATTERN},
+                    {"type": "string", "maxLength": MAX_SCALAR_CHARS, "pattern": NO_NUL_PATTERN},
                     {"type": "number"},
                     {"type": "boolean"},
                 ]
