@@ -20,3 +20,11 @@ def storable_text_error(value: str) -> str | None:
     if found.group() == "\x00":
         return "must not contain NUL characters"
     return f"must be Unicode text: U+{ord(found.group()):04X} is a lone surrogate"
+
+
+def storable_text(value: str) -> str:
+    """The text with every character PostgreSQL cannot store replaced by U+FFFD.
+
+    For text Herald did not choose and must keep anyway: a gateway's or relay's error reply.
+    """
+    return UNSTORABLE.sub("\ufffd", value)

@@ -223,3 +223,27 @@ def test_a_due_message_whose_client_was_deleted_is_cancelled_not_stranded(engine
     assert progress(engine, campaign_id)["pending"] == 0
     assert progress(engine, campaign_id)["queued"] == 2
     assert cancelled == 1
+
+
+def test_an_error_reply_holding_nul_or_a_lone_surrogate_is_kept_readable_not_refused(engine):
+    make_clients(engine, 2)
+    campaign_id = make_campaign(engine, status="running")
+    with engine.begin() as conn:
+        materialise(conn, campaign_id)
+        due = claim_due(conn, campaign_id, 10)
+    outcomes = [
+        Outcome(due[0].id, "failed", 1, time.time(), "HTTP 400: bad\x00phone"),
+        Outcome(due[1].id, "failed", 1, time.time(), "SMTP 550: \ud800 refused"),
+    ]
+
+    with engine.begin() as conn:
+        applied = apply_outcomes(conn, outcomes)
+    with engine.connect() as conn:
+        errors = conn.execute(
+            text("SELECT last_error FROM message WHERE campaign_id = :c ORDER BY id"),
+            {"c": campaign_id},
+        ).scalars()
+        stored = list(errors)
+
+    assert applied == 2
+    assert stored == ["HTTP 400: bad\ufffdphone", "SMTP 550: \ufffd refused"]

@@ -52,3 +52,10 @@ def has_utf8(value: str) -> bool:
 @given(any_text())
 def test_text_is_storable_exactly_when_it_has_utf8_and_no_nul(value: str) -> None:
     assert (storable_text_error(value) is None) == (has_utf8(value) and "\x00" not in value)
+
+
+def test_storable_text_replaces_only_what_postgresql_refuses():
+    from shared.domain.text import storable_text
+
+    assert storable_text("a\x00b\ud800c\U0001f600") == "a\ufffdb\ufffdc\U0001f600"
+    assert storable_text("plain") == "plain"

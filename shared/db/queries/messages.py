@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP
 from sqlalchemy.engine import Connection
 from sqlalchemy.types import BigInteger, Float, Integer, Text
 
+from shared.domain.text import storable_text
 from shared.messaging.envelopes import Outcome
 
 # Windowed campaigns pass each zone's next opening: a recipient whose window is shut waits
@@ -300,7 +301,8 @@ def apply_outcomes(conn: Connection, outcomes: Sequence[Outcome]) -> int:
             "ids": [o.message_id for o in outcomes],
             "statuses": [o.status for o in outcomes],
             "attempts": [o.attempt for o in outcomes],
-            "errors": [o.error for o in outcomes],
+            # A gateway's reply may hold NUL: kept readable, never a batch the database refuses.
+            "errors": [None if o.error is None else storable_text(o.error) for o in outcomes],
             "ats": [o.at for o in outcomes],
         },
     )
