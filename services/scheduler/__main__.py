@@ -7,10 +7,8 @@ duplicated event changes nothing.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
-from types import FrameType
 
 from pika.adapters.blocking_connection import BlockingConnection
 from sqlalchemy import Engine
@@ -25,17 +23,18 @@ from shared.messaging.publisher import ConfirmingPublisher
 from shared.messaging.publishing import keep_publishing
 from shared.messaging.topology import CAMPAIGN_EVENTS_QUEUE
 from shared.metrics import serve
+from shared.signals import on_stop_signals
 
 log = logging.getLogger("services.scheduler")
 
 
 class Scheduler:
-    def __init__(self, settings: Settings, engine: Engine) -> None:
+    def __init__(self, settings: Settings, engine: Engine, stopping: threading.Event) -> None:
         self.settings = settings
         self.engine = engine
         self.ticker = Ticker.from_settings(settings)
         self.wake = threading.Event()
-        self.stopping = threading.Event()
+        self.stopping = stopping
 
     def on_event(self, delivery: Delivery, session: Session) -> None:
         session.ack(delivery)
@@ -65,11 +64,20 @@ class Scheduler:
 
 
 def main() -> None:
+    stopping = threading.Event()
+    events: Consumer | None = None
+
+    def stop() -> None:
+        stopping.set()
+        if events is not None:
+            events.stop()
+
+    on_stop_signals(stop)
     settings = Settings.from_env()
     configure("scheduler", settings.log_level, secrets_of(settings))
     serve(settings.metrics_port)
     engine = make_engine(settings.database_url)
-    scheduler = Scheduler(settings, engine)
+    scheduler = Scheduler(settings, engine, stopping)
     events = Consumer(
         settings.amqp_url,
         "scheduler-events",
@@ -78,13 +86,8 @@ def main() -> None:
         retry_delays_ms=settings.retry_delays_ms,
         handler=scheduler.on_event,
     )
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        scheduler.stopping.set()
+    if stopping.is_set():  # a signal came while it started: stop() had no consumer yet
         events.stop()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
     threading.Thread(target=events.run, name="campaign-events", daemon=True).start()
     log.info("scheduler started")
     scheduler.run()

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import signal
 import threading
-from types import FrameType
 
 from prometheus_client import REGISTRY
 
@@ -18,16 +16,24 @@ from shared.logging import configure, secrets_of
 from shared.messaging.consumer import Consumer
 from shared.messaging.topology import OUTCOMES_QUEUE
 from shared.metrics import serve
+from shared.signals import on_stop_signals
 
 log = logging.getLogger("services.stats")
 
 
 def main() -> None:
+    stopping = threading.Event()
+    consumer: Consumer | None = None
+
+    def stop() -> None:
+        stopping.set()
+        if consumer is not None:
+            consumer.stop()
+
+    on_stop_signals(stop)
     settings = Settings.from_env()
     configure("stats", settings.log_level, secrets_of(settings))
     engine = make_engine(settings.database_url)
-    REGISTRY.register(CampaignCollector(engine))
-    serve(settings.metrics_port)
     aggregator = Aggregator(engine, settings.stats_flush_max, settings.stats_flush_s)
     consumer = Consumer(
         settings.amqp_url,
@@ -40,18 +46,13 @@ def main() -> None:
         tick_s=min(0.05, settings.stats_flush_s),
         on_session_lost=aggregator.on_session_lost,
     )
-
-    stopping = threading.Event()
+    if stopping.is_set():  # a signal came while it started: stop() had no consumer yet
+        consumer.stop()
+    REGISTRY.register(CampaignCollector(engine))
+    serve(settings.metrics_port)
     threading.Thread(
         target=run_daily_summaries, args=(engine, settings, stopping), name="summary", daemon=True
     ).start()
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        stopping.set()
-        consumer.stop()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
     log.info("stats started")
     consumer.run()
     log.info("stats stopped")

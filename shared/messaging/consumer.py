@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +23,9 @@ from shared.messaging.publisher import ConfirmingPublisher
 from shared.messaging.topology import declare_all
 
 log = logging.getLogger(__name__)
+
+HANDLER_FAILURE_PAUSE_S = 1.0  # after a handler fails, so a broken dependency is not hammered
+STOP_CHECK_S = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,16 +107,26 @@ class Consumer:
         self.on_tick = on_tick
         self.tick_s = tick_s
         self.on_session_lost = on_session_lost
-        self._stopping = threading.Event()
+        # A plain flag, not an Event: stop() is called from signal handlers, which run on the
+        # main thread between bytecodes, and an Event's lock may be held right then by the
+        # very thread the handler interrupts.
+        self._stop_requested = False
         self.is_connected = False
 
     def stop(self) -> None:
-        self._stopping.set()
+        """Stop after the delivery being handled; safe from a signal handler or any thread."""
+        self._stop_requested = True
+
+    def _pause(self, seconds: float) -> None:
+        """Sleep, but return within STOP_CHECK_S of a stop()."""
+        deadline = time.monotonic() + seconds
+        while not self._stop_requested and (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(STOP_CHECK_S, left))
 
     def run(self) -> None:
         """Consume until stop(); survives broker restarts."""
         backoff = Backoff()
-        while not self._stopping.is_set():
+        while not self._stop_requested:
             session: Session | None = None
             try:
                 session = Session(connect(self.amqp_url, self.name), self.retry_delays_ms)
@@ -129,7 +141,7 @@ class Consumer:
             except CONNECTION_ERRORS as exc:
                 delay = backoff.next_delay()
                 log.warning("broker connection lost (%s); reconnecting in %.1fs", exc, delay)
-                self._stopping.wait(delay)
+                self._pause(delay)
             finally:
                 self.is_connected = False
                 if session is not None:
@@ -138,7 +150,7 @@ class Consumer:
                         self.on_session_lost()
 
     def _serve(self, session: Session) -> None:
-        while not self._stopping.is_set():
+        while not self._stop_requested:
             session.connection.process_data_events(time_limit=self.tick_s)
             if self.on_tick:
                 self.on_tick(session)
@@ -151,6 +163,10 @@ class Consumer:
         properties: BasicProperties,
         body: bytes,
     ) -> None:
+        if self._stop_requested:
+            # pika hands over every delivery it buffered in one call; after a stop they stay
+            # unacked and go back to the queue when the connection closes.
+            return
         delivery = Delivery(
             body=body,
             delivery_tag=method.delivery_tag,
@@ -179,6 +195,6 @@ class Consumer:
             # A bug or a dependency failure: give the message back and slow down.
             log.exception("handler failed on %s; message requeued", self.queue)
             session.reject(delivery, requeue=True)
-            time.sleep(1.0)
+            self._pause(HANDLER_FAILURE_PAUSE_S)
         finally:
             correlation_id.reset(token)

@@ -1,5 +1,6 @@
 import json
 import threading
+import time
 
 import pytest
 from sqlalchemy import func, select
@@ -20,6 +21,7 @@ from shared.messaging.topology import (
     retry_routing_key,
 )
 from shared.outbox import record, relay_once
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture
@@ -111,3 +113,35 @@ def test_outbox_rows_are_published_once_and_marked(channel, engine):
     with engine.connect() as conn:
         unpublished = conn.scalar(select(func.count()).where(Outbox.published_at.is_(None)))
     assert unpublished == 0
+
+
+def test_a_stop_is_honoured_within_a_second_while_every_buffered_delivery_fails(
+    channel, broker, settings
+):
+    """pika hands over all it buffered in one call; a stop must not wait for each to fail."""
+    for i in range(30):
+        channel.basic_publish(DELIVERIES_EXCHANGE, "http", f"batch {i}".encode())
+    failures = threading.Event()
+
+    def failing(delivery: Delivery, session: Session) -> None:
+        failures.set()
+        raise RuntimeError("the database is away")
+
+    consumer = Consumer(
+        broker, "test-stop", delivery_queue("http"), 30, settings.retry_delays_ms, failing
+    )
+    thread = threading.Thread(target=consumer.run, daemon=True)
+    thread.start()
+    assert failures.wait(10)
+    stopped_at = time.monotonic()
+    consumer.stop()
+    thread.join(timeout=10)
+
+    assert not thread.is_alive()
+    assert time.monotonic() - stopped_at < 1.5
+
+    # Nothing handled is lost: every batch is back in the queue.
+    def queued() -> int:
+        return channel.queue_declare(delivery_queue("http"), passive=True).method.message_count
+
+    assert wait_until(lambda: queued() == 30, timeout=10)
