@@ -108,7 +108,11 @@ def main() -> int:
     pairs: Pairs = []
     for index, channel in enumerate(channels):
         control = ControlQueue(held) if index == 0 else None
-        worker = Worker(dispatchers, policy, control=control)
+        # Delivered items without a confirmed outcome are what a broker restart can make
+        # another sender send again: no more of them than deliveries in flight.
+        worker = Worker(
+            dispatchers, policy, control=control, max_unreported=settings.sender_concurrency
+        )
         pairs.append((build_consumer(settings, channel, worker), worker))
 
     log.info(

@@ -51,7 +51,7 @@ class BatchProgress:
 
     def __init__(self, items: Sequence[DeliveryItem], on_complete: Callable[[], None]) -> None:
         self.items = items
-        self.started = time.monotonic()
+        self.started = time.monotonic()  # the worker sets it again when it dispatches them
         self._results: Results = []  # all of them: an abandoned batch keeps those taken too
         self._taken = 0
         self._missing = len(items)

@@ -9,7 +9,10 @@ ack comes after the last publish.
 
 When the session is lost its batches are abandoned: the broker delivers them again, so no
 more of their items go to the messenger, and the results of those that did are kept for a
-redelivery to this sender to settle instead of sending them twice (see kept.py).
+redelivery to this sender to settle instead of sending them twice (see kept.py). What another
+sender may send again is what this one had delivered without a confirmed outcome, so that is
+bounded too: a batch is handed to the dispatcher only while fewer than `max_unreported` items
+are with it and unreported; the others wait their turn here, still unacked.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -122,7 +126,10 @@ class InFlight:
     delivery: Delivery
     batch: DeliveryBatch
     progress: BatchProgress
-    partial_at: float  # monotonic time of its next partial publish
+    to_send: Sequence[DeliveryItem]  # for the dispatcher; emptied once dispatched
+    partial_at: float = 0.0  # monotonic time of its next partial publish
+    # Items given to the dispatcher (with any settled from kept results) and not yet published.
+    unreported: int = 0
     # Items whose outcomes, retries or dead letters the broker has confirmed.
     published: list[DeliveryItem] = field(default_factory=list)
 
@@ -137,14 +144,18 @@ class Worker:
         clock: Callable[[], float] = time.time,
         control: ControlQueue | None = None,
         kept: KeptResults | None = None,
+        max_unreported: int = 0,
     ) -> None:
         self._dispatchers = dispatchers
         self._policy = policy
         self._clock = clock
         self._control = control
         self._kept = kept if kept is not None else KeptResults()
-        # Batches dispatched and not yet acked, by delivery tag; connection thread only.
+        self._max_unreported = max_unreported  # 0: no bound
+        # Batches taken and not yet acked, by delivery tag; connection thread only.
         self._in_flight: dict[int, InFlight] = {}
+        self._waiting: deque[int] = deque()  # tags of batches not yet dispatched, in order
+        self._unreported = 0
         self._last_partial = 0.0
         self._is_draining = False
         self._is_cancelled = False
@@ -169,11 +180,13 @@ class Worker:
         kept = self._kept if delivery.redelivered and len(self._kept) else None
         items = kept.unpublished(batch.items) if kept else batch.items
         progress = BatchProgress(items, lambda: session.call_soon(finish))
-        partial_at = progress.started + PARTIAL_AFTER_S
-        self._in_flight[tag] = InFlight(delivery, batch, progress, partial_at)
-        to_send = self._settle_kept(kept, batch, progress) if kept else items
-        if to_send:
-            dispatcher.dispatch(batch.campaign_id, progress, to_send)
+        flight = InFlight(delivery, batch, progress, items)
+        self._in_flight[tag] = flight
+        if kept:
+            flight.to_send = self._settle_kept(kept, batch, progress)
+        if flight.to_send:
+            self._waiting.append(tag)
+            self._dispatch_waiting()
         elif not items:
             session.call_soon(finish)
 
@@ -208,14 +221,17 @@ class Worker:
     def on_session_lost(self) -> None:
         # The broker requeues whatever this session held unacked and delivers it again, here
         # or to another sender, and late finishes for the old session are dropped. So items
-        # still waiting for a slot are not sent any more; those with the messenger finish and
-        # their results, with those already in, are kept for a redelivery here to settle.
+        # still waiting (for a slot, or here for their turn) are not sent any more; those with
+        # the messenger finish and their results, with those already in, are kept for a
+        # redelivery here to settle.
         done = sending = 0
         for flight in self._in_flight.values():
             batch_done, batch_sending = flight.progress.abandon(self._kept)
             done, sending = done + batch_done, sending + batch_sending
             if flight.published:
                 self._kept.mark_published(flight.published)
+        self._waiting.clear()
+        self._unreported = 0
         if self._in_flight:
             held = sum(len(flight.batch.items) for flight in self._in_flight.values())
             log.warning(
@@ -229,6 +245,39 @@ class Worker:
             )
         self._in_flight.clear()
         self._is_cancelled = False
+
+    def _dispatch_waiting(self) -> None:
+        """Hand waiting batches to their dispatchers, in order, while the bound allows."""
+        while self._waiting:
+            flight = self._in_flight.get(self._waiting[0])
+            if flight is None:
+                self._waiting.popleft()
+                continue
+            count = len(flight.progress.items)
+            bound = self._max_unreported
+            # A batch larger than the bound still goes, alone.
+            if bound and self._unreported and self._unreported + count > bound:
+                return
+            self._waiting.popleft()
+            flight.unreported = count
+            self._unreported += count
+            now = time.monotonic()
+            flight.progress.started = now
+            flight.partial_at = now + PARTIAL_AFTER_S
+            dispatcher = self._dispatchers[flight.batch.channel]
+            dispatcher.dispatch(flight.batch.campaign_id, flight.progress, flight.to_send)
+            flight.to_send = ()
+
+    def _is_short_of_room(self) -> bool:
+        """A batch waits to be dispatched, and the batches now finishing will not make room."""
+        if not self._waiting or not self._max_unreported:
+            return False
+        head = self._in_flight.get(self._waiting[0])
+        if head is None:
+            return False
+        finishing = sum(f.unreported for f in self._in_flight.values() if f.progress.is_complete)
+        needed = self._unreported - finishing + len(head.progress.items)
+        return needed > self._max_unreported
 
     def _settle_kept(
         self, kept: KeptResults, batch: DeliveryBatch, progress: BatchProgress
@@ -247,18 +296,24 @@ class Worker:
         return to_send
 
     def _publish_partial(self, session: Session, now: float) -> None:
+        # While a batch waits for room that no finishing batch will make, the finished items
+        # that only slow ones hold back are what takes the room: publish them now, not later.
+        is_short = self._is_short_of_room()
         for tag, flight in list(self._in_flight.items()):
             progress = flight.progress
             # Items still waiting for a slot are not slow, only queued: they will be done
             # soon, and publishing each batch in parts would cost a confirm per part.
-            if now < flight.partial_at or not progress.is_all_handed_over or progress.is_complete:
+            if not progress.is_all_handed_over or progress.is_complete:
+                continue
+            if now < flight.partial_at and not is_short:
                 continue
             # Then at twice the age each time: a batch waiting on a hung gateway for the
             # whole timeout publishes in a handful of parts.
             flight.partial_at = now + (now - progress.started)
             results = progress.take()
             if results and not self._publish_results(session, flight, results):
-                del self._in_flight[tag]
+                self._remove(tag)
+        self._dispatch_waiting()
 
     def _finish(self, session: Session, tag: int) -> None:
         flight = self._in_flight.get(tag)
@@ -268,7 +323,12 @@ class Worker:
             session.ack(flight.delivery)
         # Only now: if the session goes during the publish or the ack, the batch is still
         # in flight, so it is abandoned with its results kept.
-        del self._in_flight[tag]
+        self._remove(tag)
+        self._dispatch_waiting()
+
+    def _remove(self, tag: int) -> None:
+        flight = self._in_flight.pop(tag)
+        self._unreported -= flight.unreported
 
     def _publish_results(self, session: Session, flight: InFlight, results: Results) -> bool:
         """Publish what the results turn into; on failure requeue the batch and say False."""
@@ -282,6 +342,9 @@ class Worker:
             session.reject(flight.delivery, requeue=True)
             return False
         flight.published.extend(item for item, _ in results)
+        reported = min(len(results), flight.unreported)
+        flight.unreported -= reported
+        self._unreported -= reported
         _count(flight.batch.channel, plan)
         return True
 

@@ -94,7 +94,9 @@ def running_sender(settings):
     )
     control = ControlQueue(held)
     policy = RetryPolicy(settings.retry_delays_ms, settings.max_attempts)
-    worker = Worker({"http": dispatcher}, policy, control=control)
+    worker = Worker(
+        {"http": dispatcher}, policy, control=control, max_unreported=settings.sender_concurrency
+    )
     consumer = Consumer(
         settings.amqp_url,
         "test-sender",
@@ -537,3 +539,31 @@ def test_a_redelivery_leaves_out_items_whose_outcomes_were_published_before_the_
     reported = [o.message_id for b, _, _ in outcomes_of(outcomes, campaign_id) for o in b.outcomes]
     assert sorted(reported) == sorted(i.message_id for i in items)
     assert [gateway.request_count(i.message_id) for i in items] == [1] * len(items)
+
+
+def test_a_batch_waits_while_the_in_flight_limit_of_items_has_no_outcome_published(
+    channel, gateway, outcomes, sender
+):
+    # 8 items may be delivered and unreported at once: 7 stall, so the second batch waits
+    # although a delivery slot is free, and a lost session leaves nothing of it sent.
+    first, second = make_items(8), make_items(8)
+    for item in first[1:]:
+        gateway.script(item.message_id, ["stall"])
+    consumed = batches_consumed()
+    first_campaign = publish(channel, first)
+    wait_until(lambda: gateway.stalled == 7)
+    second_campaign = publish(channel, second)
+    wait_until(lambda: batches_consumed() == consumed + 2)
+    # Published at a tick after the second batch came: had it been dispatched, it would
+    # have gone through the free slot by then.
+    final_outcomes(outcomes, first_campaign, 1)
+
+    assert [gateway.request_count(i.message_id) for i in second] == [0] * len(second)
+    assert close_from_broker("test-sender") == 1
+    wait_until(lambda: batches_consumed() == consumed + 4)
+    gateway.release()
+
+    assert {o.status for o in final_outcomes(outcomes, first_campaign, 8).values()} == {"sent"}
+    assert {o.status for o in final_outcomes(outcomes, second_campaign, 8).values()} == {"sent"}
+    for items in (first, second):
+        assert [gateway.request_count(i.message_id) for i in items] == [1] * len(items)
