@@ -32,6 +32,21 @@ PREFETCH, BATCH = 10, 100
 BACK_WITHIN_S = 5.0
 
 
+def fresh_stack_env(gateway: GatewayServer) -> dict[str, str]:
+    """An empty database and vhost, and the environment of a stack that uses them."""
+    rebuild(DATABASE_URL)
+    reset_vhost(VHOST)
+    return {
+        "HERALD_DATABASE_URL": DATABASE_URL,
+        "HERALD_AMQP_URL": f"amqp://guest:guest@127.0.0.1:5672/{VHOST}",
+        "HERALD_API_TOKENS": f"{WRITE_TOKEN}:write",
+        "HERALD_GATEWAY_URL": gateway.url,
+        "HERALD_GATEWAY_TOKEN": GATEWAY_TOKEN,
+        "HERALD_TICK_INTERVAL_S": "0.1",
+        "HERALD_RETRY_DELAYS_MS": "1000,2000,4000",
+    }
+
+
 @pytest.fixture
 def gateway() -> Iterator[GatewayServer]:
     server = GatewayServer(token=GATEWAY_TOKEN).start()
@@ -41,16 +56,8 @@ def gateway() -> Iterator[GatewayServer]:
 
 @pytest.fixture
 def stack(tmp_path: Path, gateway: GatewayServer) -> Iterator[StackProcess]:
-    rebuild(DATABASE_URL)
-    reset_vhost(VHOST)
     env = {
-        "HERALD_DATABASE_URL": DATABASE_URL,
-        "HERALD_AMQP_URL": f"amqp://guest:guest@127.0.0.1:5672/{VHOST}",
-        "HERALD_API_TOKENS": f"{WRITE_TOKEN}:write",
-        "HERALD_GATEWAY_URL": gateway.url,
-        "HERALD_GATEWAY_TOKEN": GATEWAY_TOKEN,
-        "HERALD_TICK_INTERVAL_S": "0.1",
-        "HERALD_RETRY_DELAYS_MS": "1000,2000,4000",
+        **fresh_stack_env(gateway),
         "HERALD_SENDER_PREFETCH": str(PREFETCH),
         "HERALD_BATCH_SIZE": str(BATCH),
     }
@@ -134,17 +141,7 @@ def test_twenty_stops_by_ctrl_c_each_end_every_process_and_lose_nothing(
     tmp_path: Path, gateway: GatewayServer
 ) -> None:
     """Some stops come while the services start, some while the campaign runs."""
-    rebuild(DATABASE_URL)
-    reset_vhost(VHOST)
-    env = {
-        "HERALD_DATABASE_URL": DATABASE_URL,
-        "HERALD_AMQP_URL": f"amqp://guest:guest@127.0.0.1:5672/{VHOST}",
-        "HERALD_API_TOKENS": f"{WRITE_TOKEN}:write",
-        "HERALD_GATEWAY_URL": gateway.url,
-        "HERALD_GATEWAY_TOKEN": GATEWAY_TOKEN,
-        "HERALD_TICK_INTERVAL_S": "0.1",
-        "HERALD_RETRY_DELAYS_MS": "1000,2000,4000",
-    }
+    env = fresh_stack_env(gateway)
     campaign_id = None
     stop_seconds = []
     for cycle in range(CYCLES):
