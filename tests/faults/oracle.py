@@ -43,6 +43,17 @@ class Figures:
         wanted = {"total": self.recipients, **{s: self.statuses.get(s, 0) for s in COUNTED}}
         return {k: (self.stats[k], v) for k, v in wanted.items() if self.stats[k] != v}
 
+    def short_of_all_sent(self, recipients: int) -> dict[str, Any]:
+        """What keeps this from "all `recipients` sent, exactly recorded": {} when nothing."""
+        problems: dict[str, Any] = {
+            "lost": self.lost,
+            "delivered_not_sent": self.delivered_not_sent,
+            "stats_mismatches": self.stats_mismatches(),
+        }
+        if self.statuses != {"sent": recipients}:
+            problems["statuses"] = self.statuses
+        return {k: v for k, v in problems.items() if v}
+
     def line(self, scenario: str, seconds: float, bound: int | None = None) -> str:
         within = f" (bound {bound})" if bound is not None else ""
         counts = " ".join(f"{s}={self.statuses.get(s, 0)}" for s in FINAL if self.statuses.get(s))
