@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/herald"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
@@ -29,13 +30,26 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message names the variable and what it expects."""
+
+
+def parse_delays(spec: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(d) for d in spec.split(",") if d.strip())
+    except ValueError:
+        raise ConfigError(
+            f"HERALD_RETRY_DELAYS_MS must be comma-separated milliseconds, not {spec!r}"
+        ) from None
+
+
 def parse_tokens(spec: str) -> dict[str, str]:
     """Turn 'tok1:write,tok2:read' into {token: scope}."""
     tokens: dict[str, str] = {}
     for part in filter(None, (p.strip() for p in spec.split(","))):
         token, _, scope = part.rpartition(":")
         if not token or scope not in ("read", "write"):
-            raise ValueError(f"HERALD_API_TOKENS entries are token:read or token:write: {part!r}")
+            raise ConfigError(f"HERALD_API_TOKENS entries are token:read or token:write: {part!r}")
         tokens[token] = scope
     return tokens
 
@@ -110,51 +124,59 @@ class Settings:
                 default = defaults[name.lower()]
             return env.get(f"HERALD_{name}", str(default))
 
+        def number(name: str, kind: type[int] | type[float], default: object = None) -> Any:
+            value = get(name, default)
+            try:
+                return kind(value)
+            except ValueError:
+                expected = "an integer" if kind is int else "a number"
+                raise ConfigError(f"HERALD_{name} must be {expected}, not {value!r}") from None
+
         delays = get("RETRY_DELAYS_MS", ",".join(map(str, defaults["retry_delays_ms"])))
         return cls(
             database_url=get("DATABASE_URL", DEFAULT_DATABASE_URL),
             amqp_url=get("AMQP_URL", DEFAULT_AMQP_URL),
             api_tokens=parse_tokens(get("API_TOKENS", "")),
             api_host=get("API_HOST"),
-            api_port=int(get("API_PORT")),
-            metrics_port=int(get("METRICS_PORT", "0")),
-            metrics_port_base=int(get("METRICS_PORT_BASE")),
+            api_port=number("API_PORT", int),
+            metrics_port=number("METRICS_PORT", int, "0"),
+            metrics_port_base=number("METRICS_PORT_BASE", int),
             gateway_url=get("GATEWAY_URL").rstrip("/"),
             gateway_token=get("GATEWAY_TOKEN"),
-            gateway_timeout_s=float(get("GATEWAY_TIMEOUT_S")),
+            gateway_timeout_s=number("GATEWAY_TIMEOUT_S", float),
             sender_channels=tuple(
                 c.strip() for c in get("SENDER_CHANNELS", "http").split(",") if c.strip()
             ),
-            sender_concurrency=int(get("SENDER_CONCURRENCY")),
-            sender_prefetch=int(get("SENDER_PREFETCH")),
-            batch_size=int(get("BATCH_SIZE")),
-            max_attempts=int(get("MAX_ATTEMPTS")),
-            retry_delays_ms=tuple(int(d) for d in delays.split(",") if d.strip()),
-            max_queued_per_campaign=int(get("MAX_QUEUED_PER_CAMPAIGN")),
-            release_per_tick=int(get("RELEASE_PER_TICK")),
-            tick_interval_s=float(get("TICK_INTERVAL_S")),
-            outbox_poll_s=float(get("OUTBOX_POLL_S")),
-            stats_flush_max=int(get("STATS_FLUSH_MAX")),
-            stats_flush_s=float(get("STATS_FLUSH_S")),
-            max_request_bytes=int(get("MAX_REQUEST_BYTES")),
+            sender_concurrency=number("SENDER_CONCURRENCY", int),
+            sender_prefetch=number("SENDER_PREFETCH", int),
+            batch_size=number("BATCH_SIZE", int),
+            max_attempts=number("MAX_ATTEMPTS", int),
+            retry_delays_ms=parse_delays(delays),
+            max_queued_per_campaign=number("MAX_QUEUED_PER_CAMPAIGN", int),
+            release_per_tick=number("RELEASE_PER_TICK", int),
+            tick_interval_s=number("TICK_INTERVAL_S", float),
+            outbox_poll_s=number("OUTBOX_POLL_S", float),
+            stats_flush_max=number("STATS_FLUSH_MAX", int),
+            stats_flush_s=number("STATS_FLUSH_S", float),
+            max_request_bytes=number("MAX_REQUEST_BYTES", int),
             log_level=get("LOG_LEVEL").upper(),
-            breaker_failure_ratio=float(get("BREAKER_FAILURE_RATIO")),
-            breaker_min_calls=int(get("BREAKER_MIN_CALLS")),
-            breaker_open_s=float(get("BREAKER_OPEN_S")),
+            breaker_failure_ratio=number("BREAKER_FAILURE_RATIO", float),
+            breaker_min_calls=number("BREAKER_MIN_CALLS", int),
+            breaker_open_s=number("BREAKER_OPEN_S", float),
             channel_rate_limits=get("CHANNEL_RATE_LIMITS"),
             channel_window_limits=get("CHANNEL_WINDOW_LIMITS"),
             smtp_host=get("SMTP_HOST"),
-            smtp_port=int(get("SMTP_PORT")),
+            smtp_port=number("SMTP_PORT", int),
             smtp_relays=get("SMTP_RELAYS"),
             smtp_user=get("SMTP_USER"),
             smtp_password=get("SMTP_PASSWORD"),
             smtp_tls=get("SMTP_TLS").lower(),
-            smtp_timeout_s=float(get("SMTP_TIMEOUT_S")),
-            smtp_pool_size=int(get("SMTP_POOL_SIZE")),
-            smtp_max_per_connection=int(get("SMTP_MAX_PER_CONNECTION")),
+            smtp_timeout_s=number("SMTP_TIMEOUT_S", float),
+            smtp_pool_size=number("SMTP_POOL_SIZE", int),
+            smtp_max_per_connection=number("SMTP_MAX_PER_CONNECTION", int),
             mail_from=get("MAIL_FROM"),
             public_url=get("PUBLIC_URL").rstrip("/"),
             signing_key=get("SIGNING_KEY"),
             summary_to=get("SUMMARY_TO"),
-            summary_hour=int(get("SUMMARY_HOUR")),
+            summary_hour=number("SUMMARY_HOUR", int),
         )
