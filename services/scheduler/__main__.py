@@ -23,7 +23,7 @@ from shared.messaging.publisher import ConfirmingPublisher
 from shared.messaging.publishing import keep_publishing
 from shared.messaging.topology import CAMPAIGN_EVENTS_QUEUE
 from shared.metrics import serve
-from shared.signals import on_stop_signals
+from shared.signals import stop_on_signals
 
 log = logging.getLogger("services.scheduler")
 
@@ -64,20 +64,12 @@ class Scheduler:
 
 
 def main() -> None:
-    stopping = threading.Event()
-    events: Consumer | None = None
-
-    def stop() -> None:
-        stopping.set()
-        if events is not None:
-            events.stop()
-
-    on_stop_signals(stop)
+    stopper = stop_on_signals()
     settings = Settings.from_env()
     configure("scheduler", settings.log_level, secrets_of(settings))
     serve(settings.metrics_port)
     engine = make_engine(settings.database_url)
-    scheduler = Scheduler(settings, engine, stopping)
+    scheduler = Scheduler(settings, engine, stopper.stopping)
     events = Consumer(
         settings.amqp_url,
         "scheduler-events",
@@ -86,8 +78,7 @@ def main() -> None:
         retry_delays_ms=settings.retry_delays_ms,
         handler=scheduler.on_event,
     )
-    if stopping.is_set():  # a signal came while it started: stop() had no consumer yet
-        events.stop()
+    stopper.on_stop(events.stop)
     threading.Thread(target=events.run, name="campaign-events", daemon=True).start()
     log.info("scheduler started")
     scheduler.run()

@@ -16,21 +16,13 @@ from shared.logging import configure, secrets_of
 from shared.messaging.consumer import Consumer
 from shared.messaging.topology import OUTCOMES_QUEUE
 from shared.metrics import serve
-from shared.signals import on_stop_signals
+from shared.signals import stop_on_signals
 
 log = logging.getLogger("services.stats")
 
 
 def main() -> None:
-    stopping = threading.Event()
-    consumer: Consumer | None = None
-
-    def stop() -> None:
-        stopping.set()
-        if consumer is not None:
-            consumer.stop()
-
-    on_stop_signals(stop)
+    stopper = stop_on_signals()
     settings = Settings.from_env()
     configure("stats", settings.log_level, secrets_of(settings))
     engine = make_engine(settings.database_url)
@@ -46,12 +38,14 @@ def main() -> None:
         tick_s=min(0.05, settings.stats_flush_s),
         on_session_lost=aggregator.on_session_lost,
     )
-    if stopping.is_set():  # a signal came while it started: stop() had no consumer yet
-        consumer.stop()
+    stopper.on_stop(consumer.stop)
     REGISTRY.register(CampaignCollector(engine))
     serve(settings.metrics_port)
     threading.Thread(
-        target=run_daily_summaries, args=(engine, settings, stopping), name="summary", daemon=True
+        target=run_daily_summaries,
+        args=(engine, settings, stopper.stopping),
+        name="summary",
+        daemon=True,
     ).start()
     log.info("stats started")
     consumer.run()
