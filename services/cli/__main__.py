@@ -16,7 +16,7 @@ from services.cli import campaigns, deadletters
 from services.cli.client import Api, ApiError, CliError, flatten
 from services.cli.config import CliConfig
 from services.cli.progress import watch
-from shared.domain.campaigns import CHANNELS
+from shared.domain import channels
 
 CONTENT_TYPES = {".csv": "text/csv", ".json": "application/json"}
 
@@ -58,7 +58,7 @@ def add_campaign_commands(group: argparse.ArgumentParser) -> None:
     create = commands.add_parser("create", help="preview, confirm and create a campaign")
     create.add_argument("--name", required=True)
     create.add_argument("--text", required=True, help="template, e.g. 'Hi {{ name }}'")
-    create.add_argument("--channel", choices=CHANNELS, default="http")
+    create.add_argument("--channel", choices=channels.names(), default="http")
     create.add_argument("--subject", help="e-mail subject (email channel)")
     create.add_argument("--tags", type=campaigns.split_list, default=[], help="any of: a,b")
     create.add_argument(

@@ -9,11 +9,12 @@ from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
 from services.cli.client import Api, CliError
+from shared.domain.statuses import MessageStatus
 
 RELATIVE = re.compile(r"\+(\d+)([smhd])")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 WINDOW = re.compile(r"(\d{2}:\d{2})-(\d{2}:\d{2})")
-STATS_FIELDS = ("pending", "queued", "sent", "failed", "expired", "cancelled")
+STATS_FIELDS = tuple(str(status) for status in MessageStatus)
 
 
 def parse_when(value: str, now: dt.datetime | None = None) -> str:

@@ -9,16 +9,11 @@ from sqlalchemy import Engine, func, select
 
 from services.scheduler import metrics
 from services.scheduler.windows import next_check, window_of, zone_openings
-from shared.db.queries.messages import close_pending, finish_campaigns, materialise
+from shared.db.queries import statuses
 from shared.db.queries.recipients import record_left_out
-from shared.db.queries.scheduling import (
-    campaign_window,
-    closable,
-    expire_idle,
-    lock_next_due_to_start,
-    mark_running,
-)
+from shared.db.queries.scheduling import campaign_window, closable, lock_next_due_to_start
 from shared.db.queries.windows import save_window
+from shared.domain.statuses import MessageStatus
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +35,10 @@ def start_due(engine: Engine) -> list[int]:
             window = window_of(window_start, window_end)
             now = conn.execute(select(func.now())).scalar_one()
             openings, fallback = zone_openings(now, window)
-            count = materialise(conn, campaign_id, openings, fallback)
+            count = statuses.materialise(conn, campaign_id, openings, fallback)
             record_left_out(conn, campaign_id)
             save_window(conn, campaign_id, window, ends_at, next_check(now, window))
-            mark_running(conn, campaign_id)
+            statuses.start(conn, campaign_id)
         metrics.MATERIALISED.inc(count)
         metrics.MATERIALISE_SECONDS.observe(time.monotonic() - began)
         log.info("campaign started", extra={"campaign_id": campaign_id, "recipients": count})
@@ -54,14 +49,19 @@ def close_unsendable(engine: Engine) -> None:
     """Expire pending messages past their campaign's end; cancel those of cancelled campaigns."""
     with engine.begin() as conn:
         found = closable(conn)
-        expired = close_pending(conn, found["expired"], "expired")
-        cancelled = close_pending(conn, found["cancelled"], "cancelled")
-        expire_idle(conn)
+        expired = statuses.close_pending(conn, found["expired"], MessageStatus.EXPIRED)
+        cancelled = statuses.close_pending(conn, found["cancelled"], MessageStatus.CANCELLED)
+        statuses.expire_idle(conn)
     metrics.EXPIRED.inc(expired)
     metrics.CANCELLED.inc(cancelled)
 
 
 def finish_done(engine: Engine) -> None:
+    """Complete (or expire) running campaigns with nothing pending or queued.
+
+    The scheduler alone decides completion: stats only records outcomes, and the next tick
+    sees the counters they moved.
+    """
     with engine.begin() as conn:
-        for campaign_id, status in finish_campaigns(conn):
+        for campaign_id, status in statuses.finish(conn):
             log.info("campaign finished", extra={"campaign_id": campaign_id, "status": status})

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from services.scheduler import metrics
 from shared.config import Settings
-from shared.db.queries.messages import DueMessage, claim_due, count_due
+from shared.db.queries.messages import DueMessage, count_due
 from shared.db.queries.scheduling import (
     Releasable,
     lock_channel,
@@ -29,6 +29,8 @@ from shared.db.queries.scheduling import (
     save_campaign_buckets,
     save_channel,
 )
+from shared.db.queries.statuses import claim_due
+from shared.domain.channels import rules_for
 from shared.domain.templates import render, render_html
 from shared.domain.throttle import (
     Bucket,
@@ -63,7 +65,7 @@ def template_values(message: DueMessage) -> dict[str, object]:
 
 def to_item(campaign: Releasable, message: DueMessage) -> DeliveryItem:
     values = template_values(message)
-    address = message.email if campaign.channel == "email" else message.phone
+    address = getattr(message, rules_for(campaign.channel).address_field)
     return DeliveryItem(
         message_id=message.id,
         address=address or "",

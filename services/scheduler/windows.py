@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from services.scheduler import metrics
 from shared.db.queries import windows as queries
+from shared.db.queries.statuses import expire_late
 from shared.db.queries.windows import Scope, WindowWork
 from shared.domain.windows import known_zones, next_closing, next_opening
 
@@ -65,7 +66,7 @@ def keep_window(engine: Engine, item: WindowWork) -> None:
         if item.window_changed:
             expired += reschedule(conn, item, Scope.ALL, now)
         elif item.end_changed:
-            expired += queries.expire_late(conn, item.campaign_id, item.ends_at)
+            expired += expire_late(conn, item.campaign_id, item.ends_at)
         if item.window is not None and not item.window_changed:
             if item.check_at is None or item.check_at <= now:
                 expired += reschedule(conn, item, Scope.DUE, now)
@@ -84,9 +85,8 @@ def is_check_due(item: WindowWork, now: dt.datetime) -> bool:
 def reschedule(conn: Connection, item: WindowWork, scope: Scope, now: dt.datetime) -> int:
     """Move the scoped messages to their zone's opening; returns how many expired."""
     openings, fallback = zone_openings(now, item.window)
-    moved, expired = queries.reschedule(
-        conn, item.campaign_id, scope, openings, fallback, item.ends_at
-    )
+    moved = queries.reschedule(conn, item.campaign_id, scope, openings, fallback)
+    expired = expire_late(conn, item.campaign_id, item.ends_at)
     if moved:
         log.info(
             "messages rescheduled to their window",
@@ -102,7 +102,5 @@ def reschedule_unscheduled(conn: Connection, item: WindowWork, now: dt.datetime)
         return 0
     known = set(known_zones())
     openings, fallback = zone_openings(now, item.window, [z for z in zones if z in known])
-    _, expired = queries.reschedule(
-        conn, item.campaign_id, Scope.UNSCHEDULED, openings, fallback, item.ends_at
-    )
-    return expired
+    queries.reschedule(conn, item.campaign_id, Scope.UNSCHEDULED, openings, fallback)
+    return expire_late(conn, item.campaign_id, item.ends_at)

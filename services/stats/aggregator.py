@@ -13,7 +13,7 @@ from prometheus_client import Counter, Histogram
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from shared.db.queries.messages import apply_outcomes, finish_campaigns
+from shared.db.queries.statuses import apply_outcomes
 from shared.messaging.consumer import Delivery, Session
 from shared.messaging.envelopes import Outcome, OutcomeBatch
 
@@ -66,7 +66,6 @@ class Aggregator:
         try:
             with FLUSH_SECONDS.time(), self.engine.begin() as conn:
                 applied = apply_outcomes(conn, outcomes)
-                finished = finish_campaigns(conn)
         except SQLAlchemyError as exc:
             # Keep the deliveries unacked and try again shortly: nothing is lost.
             log.warning("database unavailable, %d outcomes wait: %s", len(outcomes), exc)
@@ -77,5 +76,3 @@ class Aggregator:
         for outcome in outcomes:
             OUTCOMES.labels(outcome.status).inc()
         APPLIED.inc(applied)
-        for campaign_id, status in finished:
-            log.info("campaign finished", extra={"campaign_id": campaign_id, "status": status})

@@ -20,14 +20,14 @@ from shared.domain.statuses import CampaignStatus, MessageStatus
 log = logging.getLogger(__name__)
 
 MAX_CAMPAIGN_SERIES = 50
-PROGRESS_STATES = ("pending", "queued", "sent", "failed", "expired")
+PROGRESS_STATES = tuple(str(s) for s in MessageStatus)
 
-CAMPAIGNS_BY_STATUS = text("SELECT status, count(*) FROM campaign GROUP BY status")
+CAMPAIGNS_BY_STATUS = text("SELECT status, count(*) AS n FROM campaign GROUP BY status")
 
 ACTIVE_TOTALS = text(
-    """
-    SELECT coalesce(sum(p.pending), 0), coalesce(sum(p.queued), 0), coalesce(sum(p.sent), 0),
-           coalesce(sum(p.failed), 0), coalesce(sum(p.expired), 0), coalesce(sum(p.cancelled), 0)
+    "SELECT "
+    + ", ".join(f"coalesce(sum(p.{s}), 0) AS {s}" for s in MessageStatus)
+    + """
       FROM campaign k JOIN campaign_progress p ON p.campaign_id = k.id
      WHERE k.status IN ('running', 'paused')
     """
@@ -37,7 +37,8 @@ ACTIVE_TOTALS = text(
 ACTIVE_CAMPAIGNS = text(
     """
     SELECT k.id, k.status, p.total, p.pending, p.queued, p.sent, p.failed, p.expired,
-           extract(epoch FROM coalesce(p.last_sent_at, k.started_at, k.created_at))
+           p.cancelled, extract(epoch FROM coalesce(p.last_sent_at, k.started_at, k.created_at))
+               AS last_progress_s
       FROM campaign k JOIN campaign_progress p ON p.campaign_id = k.id
      WHERE k.status IN ('running', 'paused')
      ORDER BY k.id DESC
@@ -56,6 +57,7 @@ class ActiveCampaign:
     sent: int
     failed: int
     expired: int
+    cancelled: int
     last_progress_s: float
 
     def count(self, state: str) -> int:
@@ -73,13 +75,13 @@ def read_snapshot(engine: Engine, limit: int = MAX_CAMPAIGN_SERIES) -> Snapshot:
     """Campaign counts by status, message totals of active campaigns, the newest active ones."""
     with engine.connect() as conn:
         by_status = {str(s): 0 for s in CampaignStatus}
-        by_status.update({status: n for status, n in conn.execute(CAMPAIGNS_BY_STATUS)})
-        totals = conn.execute(ACTIVE_TOTALS).one()
+        by_status.update({row.status: row.n for row in conn.execute(CAMPAIGNS_BY_STATUS)})
+        totals = conn.execute(ACTIVE_TOTALS).mappings().one()
         campaigns = [
-            ActiveCampaign(*row[:8], float(row[8] or 0))
-            for row in conn.execute(ACTIVE_CAMPAIGNS, {"limit": limit})
+            ActiveCampaign(**{**row, "last_progress_s": float(row["last_progress_s"] or 0)})
+            for row in conn.execute(ACTIVE_CAMPAIGNS, {"limit": limit}).mappings()
         ]
-    active_totals = {str(s): int(n) for s, n in zip(MessageStatus, totals, strict=True)}
+    active_totals = {str(s): int(totals[str(s)]) for s in MessageStatus}
     return Snapshot(by_status, active_totals, campaigns)
 
 

@@ -1,4 +1,4 @@
-"""Campaign rules: time range, send window, channel needs, and which statuses allow edits.
+"""Campaign rules: time range, send window, channel needs, and which statuses allow deletion.
 
 Functions return reasons keyed by field (empty when acceptable) so every caller can report
 all problems at once, in its own error type.
@@ -11,15 +11,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from shared.domain.statuses import CampaignStatus
+from shared.domain.channels import UnknownChannel, names, rules_for
+from shared.domain.statuses import ACTIVE_CAMPAIGN_STATUSES
 from shared.domain.templates import CLIENT_FIELDS, TemplateError, variables
 
 Reasons = dict[str, list[str]]
 
-CHANNELS = ("http", "email")
 CLOCK = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
-EDITABLE = frozenset({CampaignStatus.SCHEDULED})
-UNDELETABLE = frozenset({CampaignStatus.RUNNING, CampaignStatus.PAUSED})
 TEMPLATE_FIELDS = ("text", "subject", "html")
 
 
@@ -56,12 +54,19 @@ def window_reasons(start: dt.time | None, end: dt.time | None) -> Reasons:
 
 
 def channel_reasons(channel: str | None, subject: str | None, html: str | None = None) -> Reasons:
-    """E-mail campaigns need a subject; only they can have an HTML body."""
+    """What the channel asks of a campaign: a subject (e-mail), whether HTML is allowed."""
+    if channel is None:
+        return {}
+    try:
+        rules = rules_for(channel)
+    except UnknownChannel as exc:
+        return {"channel": [str(exc)]}
     reasons: Reasons = {}
-    if channel == "email" and not subject:
-        reasons["subject"] = ["is required when channel is email"]
-    if channel is not None and channel != "email" and html:
-        reasons["html"] = ["is only for channel email"]
+    if rules.needs_subject and not subject:
+        reasons["subject"] = [f"is required when channel is {channel}"]
+    if html and not rules.allows_html:
+        with_html = [name for name in names() if rules_for(name).allows_html]
+        reasons["html"] = [f"is only for channel {' or '.join(with_html)}"]
     return reasons
 
 
@@ -90,15 +95,8 @@ def campaign_reasons(values: Mapping[str, Any]) -> Reasons:
     return reasons
 
 
-def edit_refusal(status: str) -> str | None:
-    """Why a campaign in this status may not be changed, or None when it may."""
-    if status in EDITABLE:
-        return None
-    return f"a campaign can only be changed while scheduled; this one is {status}"
-
-
 def delete_refusal(status: str) -> str | None:
     """Why a campaign in this status may not be deleted, or None when it may."""
-    if status in UNDELETABLE:
+    if status in ACTIVE_CAMPAIGN_STATUSES:
         return f"a {status} campaign cannot be deleted; cancel it first"
     return None

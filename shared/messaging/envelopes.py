@@ -9,6 +9,8 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from shared.domain.statuses import OUTCOME_STATUSES
+
 VERSION = 1
 CONTENT_TYPE = "application/json"
 
@@ -108,9 +110,6 @@ class DeliveryBatch:
             channel=_field(data, "channel", str),
             items=tuple(DeliveryItem.from_dict(item) for item in items),
         )
-
-
-OUTCOME_STATUSES = ("sent", "failed", "expired", "held")
 
 
 @dataclass(frozen=True, slots=True)

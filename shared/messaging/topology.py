@@ -11,7 +11,7 @@ from typing import Any
 
 from pika.adapters.blocking_connection import BlockingChannel
 
-from shared.domain.campaigns import CHANNELS
+from shared.domain import channels
 
 CAMPAIGNS_EXCHANGE = "campaigns"
 DELIVERIES_EXCHANGE = "deliveries"
@@ -100,7 +100,7 @@ def build_topology(retry_delays_ms: tuple[int, ...]) -> tuple[list[Exchange], li
         Queue(OUTCOMES_QUEUE, ((OUTCOMES_EXCHANGE, "#"),), {**QUORUM, **dead_letter_to_parking}),
         Queue(DEAD_QUEUE, ((DEAD_EXCHANGE, ""),), dict(QUORUM)),
     ]
-    for channel in CHANNELS:
+    for channel in channels.names():
         queues.append(
             Queue(
                 delivery_queue(channel),

@@ -162,7 +162,7 @@ def test_delete_cancels_pending_messages_and_keeps_history(
         )
         conn.execute(
             text(
-                "INSERT INTO campaign_progress (campaign_id, total, pending) VALUES (:c, 2, 2);"
+                "INSERT INTO campaign_progress (campaign_id) VALUES (:c);"
                 "INSERT INTO message (campaign_id, client_id) VALUES (:c, :me), (:c, :other)"
             ),
             {"c": campaign, "me": me, "other": other},

@@ -155,10 +155,6 @@ def test_retry_failed_requeues(capsys: pytest.CaptureFixture[str], engine: Engin
                  " FROM client"),
             {"c": cid},
         )  # fmt: skip
-        conn.execute(
-            text("UPDATE campaign_progress SET total = 2, failed = 2 WHERE campaign_id = :c"),
-            {"c": cid},
-        )
 
     code, out, _ = herald(capsys, "campaigns", "retry-failed", str(cid))
 

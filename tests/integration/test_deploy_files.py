@@ -22,7 +22,8 @@ import yaml
 
 from deploy.stack import Stack
 from shared.config import Settings
-from shared.messaging.topology import CHANNELS, DEAD_QUEUE, build_topology, delivery_queue
+from shared.domain import channels
+from shared.messaging.topology import DEAD_QUEUE, build_topology, delivery_queue
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -213,7 +214,9 @@ def test_keda_scales_senders_on_both_delivery_queues():
     assert container(target)["command"] == ["python", "-m", "services.sender"]
     assert 1 <= spec["minReplicaCount"] < spec["maxReplicaCount"]
     triggers = spec["triggers"]
-    assert {t["metadata"]["queueName"] for t in triggers} == {delivery_queue(c) for c in CHANNELS}
+    assert {t["metadata"]["queueName"] for t in triggers} == {
+        delivery_queue(c) for c in channels.names()
+    }
     secret_keys = {
         key for name in env_sources(target, "Secret") for key in secrets[name]["stringData"]
     }

@@ -13,8 +13,9 @@ from services.api.app import create_app
 from services.api.core.unsubscribe import left_out_counts
 from services.scheduler.releaser import to_item
 from shared.db.models import Client
-from shared.db.queries.messages import DueMessage, materialise
+from shared.db.queries.messages import DueMessage
 from shared.db.queries.scheduling import Releasable
+from shared.db.queries.statuses import materialise
 from shared.errors import NotFound
 from tests.conftest import WRITE_TOKEN
 from tests.support.factories import make_campaign, make_clients

@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, text
 
 from services.api.app import create_app
-from shared.db.queries.messages import materialise
+from shared.db.queries.statuses import materialise
 from shared.domain.signing import sign_unsubscribe
 from tests.conftest import WRITE_TOKEN
 from tests.support.factories import make_campaign, make_clients

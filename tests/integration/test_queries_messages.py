@@ -4,13 +4,13 @@ import time
 from sqlalchemy import select, text
 
 from shared.db.models import Campaign, CampaignProgress, Message
-from shared.db.queries.messages import (
+from shared.db.queries.statuses import (
     apply_outcomes,
     claim_due,
     close_pending,
-    finish_campaigns,
     materialise,
 )
+from shared.db.queries.statuses import finish as finish_campaigns
 from shared.messaging.envelopes import Outcome
 from tests.support.factories import make_campaign, make_clients
 

@@ -1,4 +1,4 @@
-"""Campaign rules: time range, send window, channel needs, editable and deletable statuses."""
+"""Campaign rules: time range, send window, channel needs, deletable statuses."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 
 from shared.domain.campaigns import (
     campaign_reasons,
+    channel_reasons,
     delete_refusal,
-    edit_refusal,
     parse_clock,
     template_reasons,
     time_range_reasons,
@@ -71,18 +71,25 @@ def test_template_reasons_split_syntax_errors_from_extra_variables() -> None:
 
 
 @pytest.mark.parametrize(
-    ("status", "editable", "deletable"),
+    ("status", "deletable"),
     [
-        ("scheduled", True, True),
-        ("running", False, False),
-        ("paused", False, False),
-        ("cancelled", False, True),
-        ("completed", False, True),
-        ("expired", False, True),
+        ("scheduled", True),
+        ("running", False),
+        ("paused", False),
+        ("cancelled", True),
+        ("completed", True),
+        ("expired", True),
     ],
 )
-def test_only_scheduled_is_editable_and_active_ones_undeletable(
-    status: str, editable: bool, deletable: bool
-) -> None:
-    assert (edit_refusal(status) is None) is editable
+def test_active_campaigns_cannot_be_deleted(status: str, deletable: bool) -> None:
     assert (delete_refusal(status) is None) is deletable
+
+
+def test_a_channel_says_what_a_campaign_needs() -> None:
+    assert channel_reasons("email", None) == {"subject": ["is required when channel is email"]}
+    assert channel_reasons("http", None, "<p>hi</p>") == {"html": ["is only for channel email"]}
+    assert channel_reasons("email", "Hello", "<p>hi</p>") == {}
+
+
+def test_an_unknown_channel_is_named_with_the_known_ones() -> None:
+    assert channel_reasons("fax", None) == {"channel": ["no channel 'fax'; known: http, email"]}

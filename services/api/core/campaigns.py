@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, RowMapping
 from services.api.core import policy
 from services.api.core.clients import Page, fetch_page
 from shared.db.queries import campaigns as queries
+from shared.db.queries import statuses
 from shared.db.queries.clients import attribute_key_exists
 from shared.domain.campaigns import (
     TEMPLATE_FIELDS,
@@ -167,8 +168,9 @@ def retry_failed(engine: Engine, campaign_id: int, request_id: str) -> int:
         )
         if refusal:
             raise Conflict(f"cannot retry failed messages: {refusal}")
-        requeued = queries.requeue_failed(conn, campaign_id)
+        requeued = statuses.requeue_failed(conn, campaign_id)
         if requeued:
+            statuses.reopen(conn, campaign_id)
             publish(conn, "campaign.updated", campaign_id, request_id)
     return requeued
 
@@ -195,9 +197,7 @@ def apply_action(engine: Engine, campaign_id: int, action: str, request_id: str)
             raise InvalidTransition(str(exc)) from exc
         if target == current["status"]:
             return current
-        row = queries.set_status(
-            conn, campaign_id, target, finished=target == CampaignStatus.CANCELLED
-        )
+        row = statuses.set_action_status(conn, campaign_id, target)
         publish(conn, ACTION_EVENTS[action], campaign_id, request_id)
     return row
 

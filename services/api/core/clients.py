@@ -10,6 +10,7 @@ from sqlalchemy import Engine, RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from shared.db.queries import clients as queries
+from shared.db.queries.statuses import cancel_client_pending
 from shared.errors import Conflict, NotFound
 
 UNIQUE_VIOLATION = "23505"
@@ -83,7 +84,7 @@ def update_client(engine: Engine, client_id: int, values: Mapping[str, Any]) -> 
 def delete_client(engine: Engine, client_id: int) -> None:
     """Delete a client; its pending messages are cancelled, its history stays."""
     with engine.begin() as conn:
-        queries.cancel_pending_messages(conn, client_id)
+        cancel_client_pending(conn, client_id)
         if not queries.delete_client(conn, client_id):
             raise not_found(client_id)
 

@@ -9,7 +9,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from shared.domain.statuses import CampaignStatus
+from shared.domain.statuses import ACTIVE_CAMPAIGN_STATUSES, CampaignStatus
 
 # Column -> the API field that sets it.
 API_FIELD = {
@@ -20,7 +20,6 @@ API_FIELD = {
 }
 # Fields the scheduler re-reads every tick, so they may change while a campaign runs.
 LIVE_FIELDS = frozenset({"ends_at", "rate_limit", "send_window"})
-LIVE_STATUSES = frozenset({CampaignStatus.RUNNING, CampaignStatus.PAUSED})
 RETRYABLE_STATUSES = frozenset(
     {CampaignStatus.RUNNING, CampaignStatus.PAUSED, CampaignStatus.COMPLETED}
 )
@@ -41,7 +40,7 @@ def edit_refusal(
     """
     if status == CampaignStatus.SCHEDULED or (status == CampaignStatus.PAUSED and not has_started):
         return None
-    if status not in LIVE_STATUSES:
+    if status not in ACTIVE_CAMPAIGN_STATUSES:
         return f"a {status} campaign cannot be changed", {}
     if replace:
         return (

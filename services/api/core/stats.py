@@ -17,26 +17,28 @@ from sqlalchemy.exc import SQLAlchemyError
 from shared.db.queries import campaigns as queries
 from shared.db.queries.campaigns import PROGRESS_COUNTS
 from shared.db.queries.stats import recent_sent
-from shared.domain.statuses import CampaignStatus
+from shared.domain.statuses import (
+    FINAL_MESSAGE_STATUSES,
+    OPEN_MESSAGE_STATUSES,
+    CampaignStatus,
+)
 from shared.errors import NotFound
 
 log = logging.getLogger(__name__)
 
-FINAL_COUNTS = ("sent", "failed", "expired", "cancelled")
-REMAINING_COUNTS = ("pending", "queued")
 RATE_WINDOW_S = 10
 
 
 def figures(progress: Mapping[str, Any], recent: int) -> dict[str, Any]:
     """Counts plus done, percent_done, rate_per_s and eta_s; `recent`: sent in the window."""
     total = progress["total"]
-    done = sum(progress[name] for name in FINAL_COUNTS)
+    done = sum(progress[str(status)] for status in FINAL_MESSAGE_STATUSES)
     if total:
         percent = round(min(done / total, 1.0) * 100, 2)
     else:
         percent = 100.0 if progress["status"] == CampaignStatus.COMPLETED else 0.0
     rate = recent / RATE_WINDOW_S
-    remaining = sum(progress[name] for name in REMAINING_COUNTS)
+    remaining = sum(progress[str(status)] for status in OPEN_MESSAGE_STATUSES)
     eta = 0.0 if remaining == 0 else (round(remaining / rate, 1) if rate > 0 else None)
     return {
         "campaign_id": progress["campaign_id"],

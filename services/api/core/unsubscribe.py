@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from shared.db.queries import recipients as queries
 from shared.db.queries.campaigns import get_campaign
-from shared.domain.campaigns import CHANNELS
+from shared.domain import channels
 from shared.domain.signing import OptOut, verify_unsubscribe
 from shared.errors import NotFound
 
@@ -29,7 +29,7 @@ class OptOutView:
 def verified(key: str, token: str) -> OptOut:
     """The opt-out a token names; NotFound unless it verifies and names a known channel."""
     opt_out = verify_unsubscribe(key, token)
-    if opt_out is None or opt_out.channel not in CHANNELS:
+    if opt_out is None or opt_out.channel not in channels.names():
         raise NotFound(UNKNOWN_LINK)
     return opt_out
 

@@ -21,8 +21,8 @@ from marshmallow import (
 )
 
 from services.api.schemas.common import PageArgsSchema, PageSchema, StrictSchema, Text
+from shared.domain import channels
 from shared.domain.campaigns import (
-    CHANNELS,
     channel_reasons,
     parse_clock,
     template_reasons,
@@ -62,7 +62,7 @@ class WindowSchema(StrictSchema):
 class CampaignSchema(StrictSchema):
     id = fields.Integer(dump_only=True)
     name = Text(required=True, validate=validate.Length(min=1, max=200))
-    channel = Text(required=True, validate=validate.OneOf(CHANNELS))
+    channel = Text(required=True, validate=validate.OneOf(channels.names()))
     text = Text(
         required=True,
         validate=validate.Length(min=1, max=5000),
@@ -164,7 +164,7 @@ class CampaignPatchSchema(CampaignSchema):
 
 class CampaignQueryArgsSchema(PageArgsSchema):
     status = Text(validate=validate.OneOf(list(CampaignStatus)))
-    channel = Text(validate=validate.OneOf(CHANNELS))
+    channel = Text(validate=validate.OneOf(channels.names()))
 
 
 class CampaignPageSchema(PageSchema):

@@ -15,7 +15,7 @@ from services.api.schemas.common import (
     Text,
     timezone_field,
 )
-from shared.domain.campaigns import CHANNELS
+from shared.domain import channels
 from shared.domain.phones import InvalidPhone, parse_phone
 
 OPERATOR_CODE = validate.Regexp(r"^[0-9]{1,8}$", error="must be 1 to 8 digits")
@@ -47,8 +47,8 @@ class ClientSchema(StrictSchema):
         metadata={"description": "Template variables: string keys, string/number/bool values."},
     )
     opted_out = fields.List(
-        Text(validate=validate.OneOf(CHANNELS)),
-        validate=validate.Length(max=len(CHANNELS)),
+        Text(validate=validate.OneOf(channels.names())),
+        validate=validate.Length(max=len(channels.names())),
         metadata={
             "description": "Channels the client opted out of (their unsubscribe links add to "
             "it); never sent to on these. Left out of a PUT, it stays as it is."

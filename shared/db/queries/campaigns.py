@@ -1,16 +1,20 @@
-"""Campaign statements: insert with its progress row, update, set_status, keyset listing, stats,
-and putting failed messages back to pending."""
+"""Campaign statements: insert with its progress row, update, delete, keyset listing, progress.
+
+Statements that change a status live in `shared/db/queries/statuses.py`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, delete, func, insert, select, text, update
+from sqlalchemy import Connection, RowMapping, delete, func, insert, select, update
 
 from shared.db.models import Campaign, CampaignProgress, Message
+from shared.domain.statuses import MessageStatus
 
-PROGRESS_COUNTS = ("total", "pending", "queued", "sent", "failed", "expired", "cancelled")
+# campaign_progress has a counter per message status, plus the total.
+PROGRESS_COUNTS = ("total", *(str(status) for status in MessageStatus))
 
 
 def insert_campaign(conn: Connection, values: Mapping[str, Any]) -> RowMapping:
@@ -43,16 +47,6 @@ def update_campaign(conn: Connection, campaign_id: int, values: Mapping[str, Any
         .returning(*Campaign.__table__.c)
     )
     return conn.execute(stmt).mappings().one()
-
-
-def set_status(
-    conn: Connection, campaign_id: int, status: str, *, finished: bool = False
-) -> RowMapping:
-    """Move a campaign to `status`; `finished` also stamps finished_at."""
-    values: dict[str, Any] = {"status": status}
-    if finished:
-        values["finished_at"] = func.now()
-    return update_campaign(conn, campaign_id, values)
 
 
 def delete_campaign(conn: Connection, campaign_id: int) -> None:
@@ -139,35 +133,3 @@ def list_messages(
     if status is not None:
         stmt = stmt.where(Message.status == status)
     return list(conn.execute(stmt).mappings())
-
-
-# One statement: failed -> pending with the counters moved to match, and a completed campaign
-# running again so the scheduler releases them. last_error stays until the next outcome.
-REQUEUE_FAILED = text(
-    """
-    WITH moved AS (
-        UPDATE message
-           SET status = 'pending', attempts = 0, not_before = NULL, queued_at = NULL,
-               updated_at = now()
-         WHERE campaign_id = :campaign_id AND status = 'failed'
-        RETURNING 1
-    ), n AS (SELECT count(*) AS n FROM moved),
-    counted AS (
-        UPDATE campaign_progress p
-           SET failed = p.failed - n.n, pending = p.pending + n.n
-          FROM n
-         WHERE p.campaign_id = :campaign_id AND n.n > 0
-    ), reopened AS (
-        UPDATE campaign k
-           SET status = 'running', finished_at = NULL, updated_at = now()
-          FROM n
-         WHERE k.id = :campaign_id AND k.status = 'completed' AND k.ends_at > now() AND n.n > 0
-    )
-    SELECT n FROM n
-    """
-)
-
-
-def requeue_failed(conn: Connection, campaign_id: int) -> int:
-    """Move the campaign's failed messages back to pending; returns how many."""
-    return int(conn.execute(REQUEUE_FAILED, {"campaign_id": campaign_id}).scalar_one())

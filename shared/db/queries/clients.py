@@ -1,4 +1,4 @@
-"""Client statements: insert, update, delete with message cancellation, keyset listing, upsert."""
+"""Client statements: insert, update, delete, keyset listing, upsert."""
 
 from __future__ import annotations
 
@@ -35,27 +35,6 @@ def update_client(conn: Connection, client_id: int, values: Mapping[str, Any]) -
         .returning(*Client.__table__.c)
     )
     return conn.execute(stmt).mappings().first()
-
-
-CANCEL_PENDING_MESSAGES = text(
-    """
-    WITH cancelled AS (
-        UPDATE message SET status = 'cancelled', updated_at = now()
-        WHERE client_id = :client_id AND status = 'pending'
-        RETURNING campaign_id
-    ), moved AS (
-        SELECT campaign_id, count(*) AS n FROM cancelled GROUP BY campaign_id
-    )
-    UPDATE campaign_progress AS p
-    SET pending = p.pending - moved.n, cancelled = p.cancelled + moved.n
-    FROM moved WHERE p.campaign_id = moved.campaign_id
-    """
-)
-
-
-def cancel_pending_messages(conn: Connection, client_id: int) -> None:
-    """Cancel the client's pending messages and move the campaign counters to match."""
-    conn.execute(CANCEL_PENDING_MESSAGES, {"client_id": client_id})
 
 
 def delete_client(conn: Connection, client_id: int) -> bool:

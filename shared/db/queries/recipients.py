@@ -9,6 +9,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, RowMapping, text
 
+from shared.db.queries.audience import HAS_ADDRESS, MATCHES_FILTER, address_field, opted_out
+from shared.db.queries.statuses import cancel_client_pending
+
 CLIENT_BY_EMAIL = text(
     "SELECT * FROM client WHERE lower(email) = lower(:address) ORDER BY id LIMIT 1"
 )
@@ -19,7 +22,6 @@ OPT_OUT_STATE = text(
     "SELECT email, :channel = ANY(opted_out) AS is_opted_out FROM client WHERE id = :client_id"
 )
 
-# Data-modifying CTEs all run to completion whether or not the final SELECT reads them.
 OPT_OUT = text(
     """
     WITH opted AS (
@@ -27,25 +29,9 @@ OPT_OUT = text(
            SET opted_out = array_append(opted_out, :channel), updated_at = now()
          WHERE id = :client_id AND NOT (:channel = ANY(opted_out))
         RETURNING id
-    ), cancelled AS (
-        UPDATE message m
-           SET status = 'cancelled', updated_at = now()
-          FROM campaign k
-         WHERE m.client_id = :client_id AND m.status = 'pending'
-           AND k.id = m.campaign_id AND k.channel = :channel
-        RETURNING m.campaign_id
-    ), moved AS (
-        SELECT campaign_id, count(*) AS n FROM cancelled GROUP BY campaign_id
-    ), progress AS (
-        UPDATE campaign_progress p
-           SET pending = p.pending - moved.n, cancelled = p.cancelled + moved.n
-          FROM moved
-         WHERE p.campaign_id = moved.campaign_id
-        RETURNING p.campaign_id
     )
-    SELECT EXISTS (SELECT 1 FROM client WHERE id = :client_id),
-           (SELECT count(*) FROM opted),
-           (SELECT count(*) FROM cancelled)
+    SELECT EXISTS (SELECT 1 FROM client WHERE id = :client_id) AS client_exists,
+           (SELECT count(*) FROM opted) > 0 AS newly_opted_out
     """
 )
 
@@ -53,17 +39,13 @@ OPT_OUT = text(
 # starts this is a forecast; afterwards it counts whom materialisation left out (or who
 # joined the filter later and was never going to be included).
 LEFT_OUT = text(
-    """
-    SELECT count(*) FILTER (WHERE k.channel = 'email' AND c.email IS NULL),
-           count(*) FILTER (WHERE NOT (k.channel = 'email' AND c.email IS NULL)
-                              AND k.channel = ANY(c.opted_out))
+    f"""
+    SELECT count(*) FILTER (WHERE NOT ({HAS_ADDRESS})) AS no_address,
+           count(*) FILTER (WHERE {HAS_ADDRESS} AND {opted_out()}) AS opted_out
       FROM campaign k
-      JOIN client c
-        ON (cardinality(k.filter_tags) = 0 OR c.tags && k.filter_tags)
-       AND (cardinality(k.filter_operator_codes) = 0
-            OR c.operator_code = ANY(k.filter_operator_codes))
+      JOIN client c ON {MATCHES_FILTER}
      WHERE k.id = :campaign_id
-       AND ((k.channel = 'email' AND c.email IS NULL) OR k.channel = ANY(c.opted_out))
+       AND (NOT ({HAS_ADDRESS}) OR {opted_out()})
        AND NOT EXISTS (
            SELECT 1 FROM message m WHERE m.campaign_id = k.id AND m.client_id = c.id
        )
@@ -102,17 +84,16 @@ def opt_out_state(conn: Connection, client_id: int, channel: str) -> RowMapping 
 
 def record_opt_out(conn: Connection, client_id: int, channel: str) -> OptOutRecord:
     """Add the channel to the client's opt-outs (once) and cancel its pending messages there."""
-    exists, opted, cancelled = conn.execute(
-        OPT_OUT, {"client_id": client_id, "channel": channel}
-    ).one()
-    return OptOutRecord(bool(exists), opted > 0, int(cancelled))
+    row = conn.execute(OPT_OUT, {"client_id": client_id, "channel": channel}).one()
+    cancelled = cancel_client_pending(conn, client_id, channel) if row.client_exists else 0
+    return OptOutRecord(row.client_exists, row.newly_opted_out, cancelled)
 
 
 RECORD_LEFT_OUT = text(
     f"""
     UPDATE campaign_progress p
        SET left_out_no_address = lo.no_address, left_out_opted_out = lo.opted_out
-      FROM ({LEFT_OUT.text}) AS lo(no_address, opted_out)
+      FROM ({LEFT_OUT.text}) AS lo
      WHERE p.campaign_id = :campaign_id
     """
 )
@@ -120,11 +101,13 @@ RECORD_LEFT_OUT = text(
 
 def record_left_out(conn: Connection, campaign_id: int) -> None:
     """Store who the campaign leaves out, once its recipients are fixed."""
-    conn.execute(RECORD_LEFT_OUT, {"campaign_id": campaign_id})
+    params = {"campaign_id": campaign_id, "address_field": address_field(conn, campaign_id)}
+    conn.execute(RECORD_LEFT_OUT, params)
 
 
 def left_out(conn: Connection, campaign_id: int) -> LeftOut:
     """How many clients the filter matches that have no message, for want of an address or
     because they opted out of the channel."""
-    no_address, opted_out = conn.execute(LEFT_OUT, {"campaign_id": campaign_id}).one()
-    return LeftOut(int(no_address), int(opted_out))
+    params = {"campaign_id": campaign_id, "address_field": address_field(conn, campaign_id)}
+    row = conn.execute(LEFT_OUT, params).one()
+    return LeftOut(row.no_address, row.opted_out)

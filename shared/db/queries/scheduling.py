@@ -1,4 +1,4 @@
-"""Statements the scheduler runs each tick over campaigns: start, release, close, keep windows.
+"""Statements the scheduler reads and keeps its budgets with: what to start, release and close.
 
 Window and bucket state lives in campaign_schedule and channel_bucket, read and written under
 row locks, so any number of schedulers share one budget per campaign and per channel.
@@ -25,20 +25,14 @@ DUE_TO_START = text(
     """
 )
 
-MARK_RUNNING = text(
-    """
-    UPDATE campaign SET status = 'running', started_at = now(), updated_at = now()
-     WHERE id = :campaign_id
-    """
-)
-
 CAMPAIGN_WINDOW = text(
     "SELECT window_start, window_end, ends_at FROM campaign WHERE id = :campaign_id"
 )
 
 RELEASABLE_COLUMNS = """
     k.id, k.channel, k.text, k.subject, k.ends_at, p.queued, k.correlation_id, k.rate_limit,
-    k.window_start IS NOT NULL, coalesce(s.tokens, 0), coalesce(s.refilled_at, now()), k.html
+    k.window_start IS NOT NULL AS windowed, coalesce(s.tokens, 0) AS tokens,
+    coalesce(s.refilled_at, now()) AS refilled_at, k.html
 """
 # Only campaigns with a message due now: an index probe each, so a tick with nothing due
 # takes no lock and writes nothing, however many messages wait.
@@ -89,7 +83,7 @@ ADD_CHANNEL = text(
 # The channel's row lock makes releasing one channel one scheduler's job at a time.
 LOCK_CHANNEL = text(
     """
-    SELECT tokens, refilled_at, now() FROM channel_bucket
+    SELECT tokens, refilled_at, now() AS now FROM channel_bucket
      WHERE channel = :channel
        FOR UPDATE SKIP LOCKED
     """
@@ -128,21 +122,11 @@ HELD = text(
 # Campaigns whose pending messages can no longer be sent: past their end, or cancelled.
 CLOSABLE = text(
     """
-    SELECT k.id, CASE WHEN k.status = 'cancelled' THEN 'cancelled' ELSE 'expired' END
+    SELECT k.id, CASE WHEN k.status = 'cancelled' THEN 'cancelled' ELSE 'expired' END AS closes_to
       FROM campaign k JOIN campaign_progress p ON p.campaign_id = k.id
      WHERE p.pending > 0
        AND (k.status = 'cancelled'
             OR (k.status IN ('running', 'paused') AND k.ends_at <= now()))
-    """
-)
-
-# A paused campaign whose end has passed can never resume: it is over.
-EXPIRE_IDLE = text(
-    """
-    UPDATE campaign k SET status = 'expired', finished_at = now(), updated_at = now()
-      FROM campaign_progress p
-     WHERE p.campaign_id = k.id AND k.status = 'paused' AND k.ends_at <= now()
-       AND p.pending = 0 AND p.queued = 0
     """
 )
 
@@ -175,38 +159,31 @@ def lock_next_due_to_start(conn: Connection) -> int | None:
     return conn.execute(DUE_TO_START).scalar_one_or_none()
 
 
-def mark_running(conn: Connection, campaign_id: int) -> None:
-    conn.execute(MARK_RUNNING, {"campaign_id": campaign_id})
-
-
 def releasable(conn: Connection) -> list[Releasable]:
     """Running campaigns inside their time range that still have pending messages."""
-    return [Releasable(*row) for row in conn.execute(RELEASABLE)]
+    return [Releasable(**row) for row in conn.execute(RELEASABLE).mappings()]
 
 
 def closable(conn: Connection) -> dict[str, list[int]]:
     """Campaign ids whose pending messages must close, keyed by the status they close to."""
     found: dict[str, list[int]] = {"expired": [], "cancelled": []}
-    for campaign_id, status in conn.execute(CLOSABLE):
-        found[status].append(campaign_id)
+    for row in conn.execute(CLOSABLE):
+        found[row.closes_to].append(row.id)
     return found
-
-
-def expire_idle(conn: Connection) -> None:
-    conn.execute(EXPIRE_IDLE)
 
 
 def campaign_window(
     conn: Connection, campaign_id: int
 ) -> tuple[dt.time | None, dt.time | None, dt.datetime]:
     """The campaign's send window (start, end) and its ends_at."""
-    start, end, ends_at = conn.execute(CAMPAIGN_WINDOW, {"campaign_id": campaign_id}).one()
-    return start, end, ends_at
+    row = conn.execute(CAMPAIGN_WINDOW, {"campaign_id": campaign_id}).one()
+    return row.window_start, row.window_end, row.ends_at
 
 
 def lock_releasable(conn: Connection, channel: str) -> list[Releasable]:
     """Lock the channel's releasable campaigns that no other scheduler holds."""
-    return [Releasable(*row) for row in conn.execute(LOCK_RELEASABLE, {"channel": channel})]
+    rows = conn.execute(LOCK_RELEASABLE, {"channel": channel}).mappings()
+    return [Releasable(**row) for row in rows]
 
 
 def save_campaign_buckets(
@@ -227,10 +204,10 @@ def save_campaign_buckets(
 
 def lock_channel(conn: Connection, channel: str) -> ChannelState | None:
     """Lock the channel's bucket; None while another scheduler is releasing the channel."""
-    row = conn.execute(LOCK_CHANNEL, {"channel": channel}).one_or_none()
+    row = conn.execute(LOCK_CHANNEL, {"channel": channel}).mappings().one_or_none()
     if row is None and conn.execute(ADD_CHANNEL, {"channel": channel}).first():
-        row = conn.execute(LOCK_CHANNEL, {"channel": channel}).one_or_none()
-    return ChannelState(*row) if row else None
+        row = conn.execute(LOCK_CHANNEL, {"channel": channel}).mappings().one_or_none()
+    return ChannelState(**row) if row else None
 
 
 def save_channel(conn: Connection, channel: str, tokens: float, refilled_at: dt.datetime) -> None:

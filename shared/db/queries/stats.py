@@ -10,6 +10,9 @@ from sqlalchemy import Connection, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import BigInteger, Text
 
+from shared.db.queries.audience import HAS_ADDRESS, matches_filter, opted_out
+from shared.domain.channels import rules_for
+
 # One index probe per campaign on ix_message_campaign_id_sent_at.
 RECENT_SENT = text(
     """
@@ -21,24 +24,18 @@ RECENT_SENT = text(
     """
 ).bindparams(bindparam("ids", type_=ARRAY(BigInteger)))
 
-# The recipients MATERIALISE would pick, counted per time zone, with the clients the filter
-# matches but that channel cannot reach. Each left-out client counts under one reason only:
-# no address first, then the opt-out.
+# The recipients materialisation would pick, counted per time zone, with the clients the
+# filter matches but that channel cannot reach. Each left-out client counts under one reason
+# only: no address first, then the opt-out.
 AUDIENCE_BY_ZONE = text(
-    """
+    f"""
     SELECT c.timezone,
            count(*) AS matched,
-           count(*) FILTER (WHERE :channel <> 'email' AND coalesce(c.phone, '') = '')
-               AS no_phone,
-           count(*) FILTER (WHERE :channel = 'email' AND c.email IS NULL) AS no_email,
-           count(*) FILTER (
-               WHERE :channel = ANY(c.opted_out)
-                 AND NOT (:channel <> 'email' AND coalesce(c.phone, '') = '')
-                 AND NOT (:channel = 'email' AND c.email IS NULL)
-           ) AS opted_out
+           count(*) FILTER (WHERE :address_field = 'phone' AND NOT ({HAS_ADDRESS})) AS no_phone,
+           count(*) FILTER (WHERE :address_field = 'email' AND NOT ({HAS_ADDRESS})) AS no_email,
+           count(*) FILTER (WHERE {HAS_ADDRESS} AND {opted_out(":channel")}) AS opted_out
       FROM client c
-     WHERE (cardinality(:tags) = 0 OR c.tags && :tags)
-       AND (cardinality(:codes) = 0 OR c.operator_code = ANY(:codes))
+     WHERE {matches_filter(":tags", ":codes")}
      GROUP BY c.timezone
      ORDER BY c.timezone
     """
@@ -65,7 +62,7 @@ def recent_sent(conn: Connection, campaign_ids: Sequence[int], seconds: float) -
     if not campaign_ids:
         return {}
     rows = conn.execute(RECENT_SENT, {"ids": list(campaign_ids), "seconds": seconds})
-    return {campaign_id: int(n) for campaign_id, n in rows}
+    return {row.id: row.n for row in rows}
 
 
 def audience_by_zone(conn: Connection, campaign: Mapping[str, Any]) -> list[ZoneAudience]:
@@ -74,8 +71,9 @@ def audience_by_zone(conn: Connection, campaign: Mapping[str, Any]) -> list[Zone
         AUDIENCE_BY_ZONE,
         {
             "channel": campaign["channel"],
+            "address_field": rules_for(campaign["channel"]).address_field,
             "tags": list(campaign.get("filter_tags") or []),
             "codes": list(campaign.get("filter_operator_codes") or []),
         },
     )
-    return [ZoneAudience(*row) for row in rows]
+    return [ZoneAudience(**row) for row in rows.mappings()]

@@ -36,12 +36,12 @@ UNSCHEDULED = """
 WINDOW_WORK = text(
     f"""
     SELECT * FROM (
-        SELECT k.id, k.window_start, k.window_end, k.ends_at,
+        SELECT k.id AS campaign_id, k.window_start, k.window_end, k.ends_at,
                s.campaign_id IS NULL
                  OR s.window_start IS DISTINCT FROM k.window_start
                  OR s.window_end IS DISTINCT FROM k.window_end AS window_changed,
                s.ends_at IS DISTINCT FROM k.ends_at AS end_changed,
-               s.window_check_at,
+               s.window_check_at AS check_at,
                k.window_start IS NOT NULL AND EXISTS (
                    SELECT 1 FROM message m WHERE {UNSCHEDULED.replace(":campaign_id", "k.id")}
                ) AS has_unscheduled
@@ -52,8 +52,8 @@ WINDOW_WORK = text(
     ) w
      WHERE window_changed OR end_changed OR has_unscheduled
         OR (window_start IS NOT NULL
-            AND (window_check_at IS NULL OR window_check_at <= now()))
-     ORDER BY id
+            AND (check_at IS NULL OR check_at <= now()))
+     ORDER BY campaign_id
     """
 )
 
@@ -64,8 +64,8 @@ UNSCHEDULED_ZONES = text(
     f" WHERE {UNSCHEDULED}"
 )
 
-# Moves not_before to each zone's next opening (fallback for other zones); a message whose
-# opening is at or after ends_at is expired at once, with the counters moved to match.
+# Moves not_before to each zone's next opening (fallback for other zones). Those whose
+# opening is at or after ends_at are then expired by statuses.expire_late.
 RESCHEDULE = text(
     """
     WITH opening AS (
@@ -81,48 +81,18 @@ RESCHEDULE = text(
                    AND CASE :scope WHEN 'unscheduled' THEN '-infinity'::timestamptz
                                    WHEN 'due' THEN now()
                                    ELSE 'infinity'::timestamptz END
-    ), moved AS (
-        UPDATE message m
-           SET not_before = t.at, updated_at = now(),
-               status = CASE WHEN t.at >= :ends_at THEN 'expired' ELSE 'pending' END
-          FROM target t
-         WHERE m.id = t.id AND m.status = 'pending'
-           AND m.not_before IS DISTINCT FROM t.at
-           AND (:scope <> 'due' OR t.at > now())
-        RETURNING m.status
-    ), n AS (
-        SELECT count(*) AS moved, count(*) FILTER (WHERE status = 'expired') AS expired
-          FROM moved
-    ), counted AS (
-        UPDATE campaign_progress p
-           SET pending = p.pending - n.expired, expired = p.expired + n.expired
-          FROM n
-         WHERE p.campaign_id = :campaign_id AND n.expired > 0
     )
-    SELECT moved, expired FROM n
+    UPDATE message m
+       SET not_before = t.at, updated_at = now()
+      FROM target t
+     WHERE m.id = t.id AND m.status = 'pending'
+       AND m.not_before IS DISTINCT FROM t.at
+       AND (:scope <> 'due' OR t.at > now())
     """
 ).bindparams(
     bindparam("zones", type_=ARRAY(Text)),
     bindparam("openings", type_=ARRAY(TIMESTAMP(timezone=True))),
     bindparam("fallback", type_=TIMESTAMP(timezone=True)),
-)
-
-# An earlier end: pending messages that would only open after it expire now.
-EXPIRE_LATE = text(
-    """
-    WITH moved AS (
-        UPDATE message SET status = 'expired', updated_at = now()
-         WHERE campaign_id = :campaign_id AND status = 'pending'
-           AND coalesce(not_before, '-infinity'::timestamptz) >= :ends_at
-        RETURNING 1
-    ), n AS (SELECT count(*) AS n FROM moved), counted AS (
-        UPDATE campaign_progress p
-           SET pending = p.pending - n.n, expired = p.expired + n.n
-          FROM n
-         WHERE p.campaign_id = :campaign_id AND n.n > 0
-    )
-    SELECT n FROM n
-    """
 )
 
 SAVE_WINDOW = text(
@@ -156,7 +126,7 @@ class WindowWork:
 
 def window_work(conn: Connection) -> list[WindowWork]:
     """Started campaigns with pending messages whose window needs the scheduler now."""
-    return [WindowWork(*row) for row in conn.execute(WINDOW_WORK)]
+    return [WindowWork(**row) for row in conn.execute(WINDOW_WORK).mappings()]
 
 
 def lock_campaign(conn: Connection, campaign_id: int) -> dt.datetime | None:
@@ -175,11 +145,10 @@ def reschedule(
     scope: Scope,
     openings: Mapping[str, dt.datetime | None],
     fallback: dt.datetime | None,
-    ends_at: dt.datetime,
-) -> tuple[int, int]:
-    """Set not_before of the scoped pending messages to their zone's opening.
+) -> int:
+    """Set not_before of the scoped pending messages to their zone's opening; how many moved.
 
-    Returns (moved, expired). An opening of None means "no window": due at once.
+    An opening of None means "no window": due at once.
     """
     params = {
         "campaign_id": campaign_id,
@@ -187,16 +156,8 @@ def reschedule(
         "zones": list(openings),
         "openings": list(openings.values()),
         "fallback": fallback,
-        "ends_at": ends_at,
     }
-    moved, expired = conn.execute(RESCHEDULE, params).one()
-    return int(moved), int(expired)
-
-
-def expire_late(conn: Connection, campaign_id: int, ends_at: dt.datetime) -> int:
-    """Expire pending messages whose not_before is at or after ends_at; returns how many."""
-    params = {"campaign_id": campaign_id, "ends_at": ends_at}
-    return int(conn.execute(EXPIRE_LATE, params).scalar_one())
+    return conn.execute(RESCHEDULE, params).rowcount
 
 
 def save_window(

@@ -1,0 +1,328 @@
+"""Every statement that moves a message's or a campaign's status: one per move, named after it.
+
+The moves themselves (which status may become which, and who makes the move) are data in
+`shared/domain/statuses.py`; `MESSAGE_STATEMENTS` and `CAMPAIGN_STATEMENTS` below map each
+move to its statement, and a test holds the two to each other. No statement here touches
+campaign_progress: the database's trigger moves the counters with every status (migration
+0005), so they equal count(*) by status whatever statement ran.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP
+from sqlalchemy.engine import Connection
+from sqlalchemy.types import BigInteger, Float, Integer, Text
+
+from shared.db.queries.audience import MATCHES_FILTER, REACHABLE, address_field
+from shared.db.queries.campaigns import insert_campaign
+from shared.db.queries.messages import DUE, DueMessage
+from shared.domain.statuses import ACTIONS, CampaignStatus
+from shared.domain.text import storable_text
+
+
+class OutcomeRecord(Protocol):
+    """What apply_outcomes reads of an outcome (the wire envelope has these fields)."""
+
+    message_id: int
+    status: str
+    attempt: int
+    at: float
+    error: str | None
+
+
+# --- message moves ------------------------------------------------------------------------
+
+# Windowed campaigns pass each zone's next opening: a recipient whose window is shut waits
+# with not_before at the opening, and one whose next opening is past ends_at is expired at
+# once. Zones missing from the list (or clients without one) take `fallback`; without a
+# window every message is due at once (not_before NULL).
+MATERIALISE = text(
+    f"""
+    WITH opening AS (
+        SELECT * FROM unnest(:zones, :openings) AS o(zone, at)
+    )
+    INSERT INTO message (campaign_id, client_id, not_before, status)
+    SELECT k.id, c.id, coalesce(o.at, :fallback),
+           CASE WHEN coalesce(o.at, :fallback) >= k.ends_at THEN 'expired' ELSE 'pending' END
+      FROM campaign k
+      JOIN client c ON {MATCHES_FILTER} AND {REACHABLE}
+      LEFT JOIN opening o ON o.zone = c.timezone
+     WHERE k.id = :campaign_id
+     ORDER BY c.id
+    ON CONFLICT (campaign_id, client_id) DO NOTHING
+    """
+).bindparams(
+    bindparam("zones", type_=ARRAY(Text)),
+    bindparam("openings", type_=ARRAY(TIMESTAMP(timezone=True))),
+    bindparam("fallback", type_=TIMESTAMP(timezone=True)),
+)
+
+CLAIM_DUE = text(
+    f"""
+    WITH due AS (
+        SELECT id FROM message
+         WHERE {DUE}
+         ORDER BY coalesce(not_before, '-infinity'::timestamptz), id
+         LIMIT :limit
+         FOR UPDATE SKIP LOCKED
+    ), claimed AS (
+        UPDATE message m
+           SET status = CASE WHEN m.client_id IS NULL THEN 'cancelled' ELSE 'queued' END,
+               queued_at = now(), updated_at = now()
+          FROM due
+         WHERE m.id = due.id
+        RETURNING m.id, m.client_id
+    )
+    SELECT claimed.id, c.phone, c.email, c.operator_code, c.timezone, c.attributes,
+           claimed.client_id
+      FROM claimed LEFT JOIN client c ON c.id = claimed.client_id
+     ORDER BY claimed.id
+    """
+)
+
+# Only messages not yet final take an outcome: a replayed or duplicate outcome finds the
+# message already final and changes nothing, so counts stay exact under redelivery. A
+# "held" outcome (not sent because the campaign was paused) puts the message back to
+# pending, without a not_before: the scheduler checks its send window again before
+# releasing it. Pending rows qualify too: the scheduler publishes a batch before its claim
+# commits, and locking them makes an early outcome wait for that commit instead of
+# missing a row that is still pending in this statement's snapshot.
+APPLY_OUTCOMES = text(
+    """
+    WITH v AS (
+        SELECT id, CASE WHEN status = 'held' THEN 'pending' ELSE status END AS status,
+               attempt, error, at
+          FROM unnest(:ids, :statuses, :attempts, :errors, :ats)
+               AS v(id, status, attempt, error, at)
+    ), locked AS (
+        SELECT m.id
+          FROM message m
+         WHERE m.id = ANY(:ids) AND m.status IN ('pending', 'queued')
+         ORDER BY m.id
+           FOR UPDATE
+    )
+    UPDATE message m
+       SET status = v.status, attempts = v.attempt, last_error = v.error,
+           sent_at = CASE WHEN v.status = 'sent' THEN to_timestamp(v.at) END,
+           queued_at = CASE WHEN v.status = 'pending' THEN NULL ELSE m.queued_at END,
+           not_before = CASE WHEN v.status = 'pending' THEN NULL ELSE m.not_before END,
+           updated_at = now()
+      FROM v JOIN locked ON locked.id = v.id
+     WHERE m.id = v.id
+    """
+).bindparams(
+    bindparam("ids", type_=ARRAY(BigInteger)),
+    bindparam("statuses", type_=ARRAY(Text)),
+    bindparam("attempts", type_=ARRAY(Integer)),
+    bindparam("errors", type_=ARRAY(Text)),
+    bindparam("ats", type_=ARRAY(Float)),
+)
+
+CLOSE_PENDING = text(
+    """
+    UPDATE message SET status = :status, updated_at = now()
+     WHERE campaign_id = ANY(:campaign_ids) AND status = 'pending'
+    """
+).bindparams(bindparam("campaign_ids", type_=ARRAY(BigInteger)))
+
+# An earlier end, or a window that only opens after it: those pending messages expire now.
+EXPIRE_LATE = text(
+    """
+    UPDATE message SET status = 'expired', updated_at = now()
+     WHERE campaign_id = :campaign_id AND status = 'pending'
+       AND coalesce(not_before, '-infinity'::timestamptz) >= :ends_at
+    """
+)
+
+# With a channel, only the messages of that channel's campaigns (an opt-out); without, all.
+CANCEL_CLIENT_PENDING = text(
+    """
+    UPDATE message m SET status = 'cancelled', updated_at = now()
+     WHERE m.client_id = :client_id AND m.status = 'pending'
+       AND (CAST(:channel AS text) IS NULL
+            OR m.campaign_id IN (SELECT id FROM campaign WHERE channel = :channel))
+    """
+)
+
+# last_error stays until the next outcome replaces it; attempts start again from zero.
+REQUEUE_FAILED = text(
+    """
+    UPDATE message
+       SET status = 'pending', attempts = 0, not_before = NULL, queued_at = NULL,
+           updated_at = now()
+     WHERE campaign_id = :campaign_id AND status = 'failed'
+    """
+)
+
+
+def materialise(
+    conn: Connection,
+    campaign_id: int,
+    openings: Mapping[str, dt.datetime] | None = None,
+    fallback: dt.datetime | None = None,
+) -> int:
+    """Create one message per matching client in one statement; returns how many.
+
+    With `openings` (zone -> next opening of the campaign's window) each message waits for its
+    zone's opening (`fallback` for other zones); those opening after ends_at are expired.
+    """
+    openings = openings or {}
+    params = {
+        "campaign_id": campaign_id,
+        "address_field": address_field(conn, campaign_id),
+        "zones": list(openings),
+        "openings": list(openings.values()),
+        "fallback": fallback,
+    }
+    return conn.execute(MATERIALISE, params).rowcount
+
+
+def claim_due(
+    conn: Connection, campaign_id: int, limit: int, *, windowed: bool = False
+) -> list[DueMessage]:
+    """Mark up to `limit` due pending messages queued and return them with their client.
+
+    A due message whose client was deleted since can never be sent: it is cancelled here.
+    """
+    params = {"campaign_id": campaign_id, "limit": limit, "windowed": windowed}
+    rows = conn.execute(CLAIM_DUE, params).mappings()
+    return [DueMessage(**row) for row in rows if row["client_id"] is not None]
+
+
+def apply_outcomes(conn: Connection, outcomes: Sequence[OutcomeRecord]) -> int:
+    """Record final outcomes of queued messages in one statement; returns how many applied."""
+    if not outcomes:
+        return 0
+    params = {
+        "ids": [o.message_id for o in outcomes],
+        "statuses": [o.status for o in outcomes],
+        "attempts": [o.attempt for o in outcomes],
+        # A gateway's reply may hold NUL: kept readable, never a batch the database refuses.
+        "errors": [None if o.error is None else storable_text(o.error) for o in outcomes],
+        "ats": [o.at for o in outcomes],
+    }
+    return conn.execute(APPLY_OUTCOMES, params).rowcount
+
+
+def close_pending(conn: Connection, campaign_ids: Sequence[int], status: str) -> int:
+    """Expire or cancel every pending message of the campaigns; returns how many."""
+    if not campaign_ids:
+        return 0
+    params = {"campaign_ids": list(campaign_ids), "status": str(status)}
+    return conn.execute(CLOSE_PENDING, params).rowcount
+
+
+def expire_late(conn: Connection, campaign_id: int, ends_at: dt.datetime) -> int:
+    """Expire pending messages whose not_before is at or after ends_at; returns how many."""
+    return conn.execute(EXPIRE_LATE, {"campaign_id": campaign_id, "ends_at": ends_at}).rowcount
+
+
+def cancel_client_pending(conn: Connection, client_id: int, channel: str | None = None) -> int:
+    """Cancel the client's pending messages (on `channel` only, if given); returns how many."""
+    params = {"client_id": client_id, "channel": channel}
+    return conn.execute(CANCEL_CLIENT_PENDING, params).rowcount
+
+
+def requeue_failed(conn: Connection, campaign_id: int) -> int:
+    """Move the campaign's failed messages back to pending; returns how many."""
+    return conn.execute(REQUEUE_FAILED, {"campaign_id": campaign_id}).rowcount
+
+
+# --- campaign moves -----------------------------------------------------------------------
+
+START = text(
+    """
+    UPDATE campaign SET status = 'running', started_at = now(), updated_at = now()
+     WHERE id = :campaign_id AND status = 'scheduled'
+    """
+)
+
+# A running campaign with nothing pending or queued is over: completed, or expired when its
+# window closed on messages that could not be sent.
+FINISH = text(
+    """
+    UPDATE campaign k
+       SET status = CASE WHEN p.expired > 0 THEN 'expired' ELSE 'completed' END,
+           finished_at = now(), updated_at = now()
+      FROM campaign_progress p
+     WHERE p.campaign_id = k.id AND k.status = 'running'
+       AND p.pending = 0 AND p.queued = 0
+    RETURNING k.id, k.status
+    """
+)
+
+# A paused campaign whose end has passed can never resume: it is over.
+EXPIRE_IDLE = text(
+    """
+    UPDATE campaign k SET status = 'expired', finished_at = now(), updated_at = now()
+      FROM campaign_progress p
+     WHERE p.campaign_id = k.id AND k.status = 'paused' AND k.ends_at <= now()
+       AND p.pending = 0 AND p.queued = 0
+    """
+)
+
+# Failed messages were put back to pending: a completed campaign runs again to send them.
+REOPEN = text(
+    """
+    UPDATE campaign SET status = 'running', finished_at = NULL, updated_at = now()
+     WHERE id = :campaign_id AND status = 'completed' AND ends_at > now()
+    """
+)
+
+SET_ACTION_STATUS = text(
+    """
+    UPDATE campaign
+       SET status = :status, updated_at = now(),
+           finished_at = CASE WHEN :status = 'cancelled' THEN now() ELSE finished_at END
+     WHERE id = :campaign_id
+    RETURNING *
+    """
+)
+
+
+def start(conn: Connection, campaign_id: int) -> None:
+    conn.execute(START, {"campaign_id": campaign_id})
+
+
+def finish(conn: Connection) -> list[tuple[int, str]]:
+    """Mark running campaigns with nothing left to send completed (or expired)."""
+    return [(row.id, row.status) for row in conn.execute(FINISH)]
+
+
+def expire_idle(conn: Connection) -> int:
+    return conn.execute(EXPIRE_IDLE).rowcount
+
+
+def reopen(conn: Connection, campaign_id: int) -> bool:
+    """Run a completed campaign again (its failed messages were requeued); whether it was."""
+    return conn.execute(REOPEN, {"campaign_id": campaign_id}).rowcount > 0
+
+
+def set_action_status(conn: Connection, campaign_id: int, status: CampaignStatus) -> Any:
+    """Apply an operator's pause, resume or cancel (already checked by domain.transition)."""
+    params = {"campaign_id": campaign_id, "status": str(status)}
+    return conn.execute(SET_ACTION_STATUS, params).mappings().one()
+
+
+MESSAGE_STATEMENTS: Mapping[str, Callable[..., Any]] = {
+    "materialise": materialise,
+    "claim_due": claim_due,
+    "apply_outcomes": apply_outcomes,
+    "close_pending": close_pending,
+    "expire_late": expire_late,
+    "cancel_client_pending": cancel_client_pending,
+    "requeue_failed": requeue_failed,
+}
+CAMPAIGN_STATEMENTS: Mapping[str, Callable[..., Any]] = {
+    "create": insert_campaign,  # scheduled: the column's default
+    "start": start,
+    "finish": finish,
+    "expire_idle": expire_idle,
+    "reopen": reopen,
+    **{action: set_action_status for action in ACTIONS},
+}
