@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from shared.domain.deliveries import DeliveryItem
 from shared.domain.outcomes import DeliveryResult
-from shared.messaging.envelopes import DeliveryItem
 
 
 class Messenger(Protocol):

@@ -13,8 +13,8 @@ import aiohttp
 from yarl import URL
 
 from shared.config import Settings
+from shared.domain.deliveries import DeliveryItem
 from shared.domain.outcomes import DeliveryResult, classify_http, connection_failed, timed_out
-from shared.messaging.envelopes import DeliveryItem
 
 CHANNEL = "http"
 CONNECT_TIMEOUT_CAP_S = 5.0

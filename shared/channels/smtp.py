@@ -22,6 +22,7 @@ from shared.channels.smtp_pool import (
     parse_relays,
 )
 from shared.config import Settings
+from shared.domain.deliveries import DeliveryItem
 from shared.domain.emails import Email, Envelope, build_envelope, sender_address
 from shared.domain.outcomes import (
     DeliveryResult,
@@ -34,7 +35,6 @@ from shared.domain.outcomes import (
     transient,
 )
 from shared.domain.signing import unsubscribe_url
-from shared.messaging.envelopes import DeliveryItem
 
 CHANNEL = "email"
 TLS_MODES = ("none", "starttls", "ssl")

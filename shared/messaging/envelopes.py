@@ -9,6 +9,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from shared.domain.deliveries import DeliveryItem
 from shared.domain.statuses import OUTCOME_STATUSES
 
 VERSION = 1
@@ -55,34 +56,23 @@ class CampaignEvent:
         return cls(_field(_load(body), "campaign_id", int))
 
 
-@dataclass(frozen=True, slots=True)
-class DeliveryItem:
-    message_id: int
-    address: str
-    text: str
-    attempt: int
-    deadline: float  # epoch seconds: campaign ends_at
-    subject: str | None = None
-    html: str | None = None  # e-mail: the rendered HTML alternative
-    client_id: int | None = None  # e-mail: whom the unsubscribe link names
-
-    @classmethod
-    def from_dict(cls, data: Any) -> DeliveryItem:
-        if not isinstance(data, dict):
-            raise DecodeError("item is not an object")
-        subject = data.get("subject")
-        if subject is not None and not isinstance(subject, str):
-            raise DecodeError("field 'subject' not a string")
-        return cls(
-            message_id=_field(data, "message_id", int),
-            address=_field(data, "address", str),
-            text=_field(data, "text", str),
-            attempt=_field(data, "attempt", int),
-            deadline=float(_field(data, "deadline", (int, float))),
-            subject=subject,
-            html=_optional(data, "html", str),
-            client_id=_optional(data, "client_id", int),
-        )
+def decode_item(data: Any) -> DeliveryItem:
+    """Read one item of a DeliveryBatch, or raise DecodeError naming the field at fault."""
+    if not isinstance(data, dict):
+        raise DecodeError("item is not an object")
+    subject = data.get("subject")
+    if subject is not None and not isinstance(subject, str):
+        raise DecodeError("field 'subject' not a string")
+    return DeliveryItem(
+        message_id=_field(data, "message_id", int),
+        address=_field(data, "address", str),
+        text=_field(data, "text", str),
+        attempt=_field(data, "attempt", int),
+        deadline=float(_field(data, "deadline", (int, float))),
+        subject=subject,
+        html=_optional(data, "html", str),
+        client_id=_optional(data, "client_id", int),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +98,7 @@ class DeliveryBatch:
         return cls(
             campaign_id=_field(data, "campaign_id", int),
             channel=_field(data, "channel", str),
-            items=tuple(DeliveryItem.from_dict(item) for item in items),
+            items=tuple(decode_item(item) for item in items),
         )
 
 

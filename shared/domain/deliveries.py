@@ -1,0 +1,20 @@
+"""DeliveryItem: one message as a messenger sends it, whatever carried it there.
+
+A plain value so that messengers need nothing of the broker; envelopes encodes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryItem:
+    message_id: int
+    address: str
+    text: str
+    attempt: int
+    deadline: float  # epoch seconds: campaign ends_at
+    subject: str | None = None
+    html: str | None = None  # e-mail: the rendered HTML alternative
+    client_id: int | None = None  # e-mail: whom the unsubscribe link names
