@@ -94,7 +94,7 @@ class Campaign(Base):
 
 
 class CampaignProgress(Base):
-    """Per-campaign counters, moved by the same statements that move message statuses."""
+    """Per-campaign counters, kept equal to count(*) of messages by status by a trigger."""
 
     __tablename__ = "campaign_progress"
 

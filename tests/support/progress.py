@@ -1,0 +1,40 @@
+"""counter_mismatches(): where campaign_progress disagrees with count(*) of messages by status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from shared.domain.statuses import MessageStatus
+
+COLUMNS = ("total", *(str(s) for s in MessageStatus))
+
+_COUNTED = ",\n".join(
+    ["count(*) AS total"]
+    + [f"count(*) FILTER (WHERE status = '{s}') AS {s}" for s in MessageStatus]
+)
+MISMATCHES = text(
+    f"""
+    WITH counted AS (SELECT campaign_id, {_COUNTED} FROM message GROUP BY campaign_id)
+    SELECT p.campaign_id, {", ".join(f"p.{c} AS counter_{c}" for c in COLUMNS)},
+           {", ".join(f"coalesce(c.{c}, 0) AS counted_{c}" for c in COLUMNS)}
+      FROM campaign_progress p LEFT JOIN counted c USING (campaign_id)
+     WHERE ({", ".join(f"p.{c}" for c in COLUMNS)})
+           IS DISTINCT FROM ({", ".join(f"coalesce(c.{c}, 0)" for c in COLUMNS)})
+    """
+)
+
+
+def counter_mismatches(conn: Connection) -> dict[int, dict[str, tuple[int, int]]]:
+    """{campaign_id: {column: (counter, count(*))}} for every campaign whose counters are off."""
+    found: dict[int, dict[str, tuple[int, int]]] = {}
+    for row in conn.execute(MISMATCHES).mappings():
+        values: dict[str, Any] = dict(row)
+        found[row["campaign_id"]] = {
+            c: (values[f"counter_{c}"], values[f"counted_{c}"])
+            for c in COLUMNS
+            if values[f"counter_{c}"] != values[f"counted_{c}"]
+        }
+    return found
