@@ -68,6 +68,8 @@ class Settings:
     gateway_token: str = field(default="sandbox-token", repr=False)
     gateway_timeout_s: float = 10.0
     sender_channels: tuple[str, ...] = ("http",)
+    # Modules defining further channels (see shared/channels/plugins.py).
+    channel_modules: tuple[str, ...] = ()
     # Deliveries in flight per sender (HTTP requests and pooled connections), and unacked
     # batches: 20% of 50 x 100 items parked on a slow gateway fill the 1,000 slots.
     sender_concurrency: int = 1000
@@ -146,6 +148,9 @@ class Settings:
             gateway_timeout_s=number("GATEWAY_TIMEOUT_S", float),
             sender_channels=tuple(
                 c.strip() for c in get("SENDER_CHANNELS", "http").split(",") if c.strip()
+            ),
+            channel_modules=tuple(
+                m.strip() for m in get("CHANNEL_MODULES", "").split(",") if m.strip()
             ),
             sender_concurrency=number("SENDER_CONCURRENCY", int),
             sender_prefetch=number("SENDER_PREFETCH", int),

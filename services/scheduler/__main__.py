@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.scheduler.ticker import HELD_ROUTING_KEY, Ticker
+from shared.channels.plugins import load_channel_modules
 from shared.config import Settings
 from shared.db.engine import make_engine
 from shared.logging import configure, secrets_of
@@ -66,6 +67,7 @@ class Scheduler:
 def main() -> None:
     stopper = stop_on_signals()
     settings = Settings.from_env()
+    load_channel_modules(settings.channel_modules)
     configure("scheduler", settings.log_level, secrets_of(settings))
     serve(settings.metrics_port)
     engine = make_engine(settings.database_url)

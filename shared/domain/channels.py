@@ -2,6 +2,8 @@
 
 The scheduler picks each message's address with `address_field`, materialisation leaves out
 clients without one, and the API checks a campaign against `needs_subject` and `allows_html`.
+A channel beyond the built-in two registers its rules from its own module at start-up
+(`shared/channels/plugins.py`), and from then on every part of Herald knows it.
 """
 
 from __future__ import annotations

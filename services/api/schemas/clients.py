@@ -6,6 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate
 
+from services.api.schemas.channels import known_channel
 from services.api.schemas.common import (
     EmailText,
     PageArgsSchema,
@@ -15,7 +16,6 @@ from services.api.schemas.common import (
     Text,
     timezone_field,
 )
-from shared.domain import channels
 from shared.domain.phones import InvalidPhone, parse_phone
 
 OPERATOR_CODE = validate.Regexp(r"^[0-9]{1,8}$", error="must be 1 to 8 digits")
@@ -47,8 +47,8 @@ class ClientSchema(StrictSchema):
         metadata={"description": "Template variables: string keys, string/number/bool values."},
     )
     opted_out = fields.List(
-        Text(validate=validate.OneOf(channels.names())),
-        validate=validate.Length(max=len(channels.names())),
+        Text(validate=known_channel),
+        validate=validate.Length(max=64),
         metadata={
             "description": "Channels the client opted out of (their unsubscribe links add to "
             "it); never sent to on these. Left out of a PUT, it stays as it is."
