@@ -24,12 +24,12 @@ from sqlalchemy import text
 
 from bench.harness import watch
 from deploy.stack import Stack
+from sandbox.broker import reset_vhost
 from shared.channels.registry import build_registry
 from shared.config import Settings
 from shared.db.engine import make_engine
 from shared.db.migrate import rebuild
 from shared.messaging.envelopes import DeliveryItem
-from tests.conftest import reset_vhost
 
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/herald_bench_email"

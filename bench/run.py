@@ -23,10 +23,10 @@ from bench.harness import import_clients, start_gateway, stop, watch
 from bench.raw_capacity import measure_raw_capacity
 from bench.wrk_check import measure_wrk
 from deploy.stack import Stack
+from sandbox.broker import reset_vhost
 from shared.config import Settings
 from shared.db.engine import make_engine
 from shared.db.migrate import rebuild
-from tests.conftest import reset_vhost
 
 DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/herald_bench"
 VHOST = "herald_bench"

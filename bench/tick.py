@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, text
 
+from sandbox.broker import reset_vhost
 from services.scheduler.ticker import Ticker
 from shared.config import Settings
 from shared.db.engine import make_engine
@@ -23,7 +24,6 @@ from shared.db.migrate import rebuild
 from shared.messaging.connection import connect
 from shared.messaging.publisher import ConfirmingPublisher
 from shared.messaging.topology import declare_all
-from tests.conftest import reset_vhost
 
 DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/herald_bench_tick"
 VHOST = "herald_bench_tick"

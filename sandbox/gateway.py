@@ -397,6 +397,8 @@ def _bind(host: str, port: int) -> socket.socket:
 class GatewayServer:
     """The gateway on a background thread with its own event loop, for tests and benches."""
 
+    app_class: type[GatewayApp] = GatewayApp  # a test double may record more than the sandbox
+
     def __init__(
         self,
         host: str = "127.0.0.1",
@@ -409,7 +411,7 @@ class GatewayServer:
     ) -> None:
         self.host = host
         self.token = token
-        self.app = GatewayApp(token, seed=seed, record_bodies=record_bodies, **behaviour)
+        self.app = self.app_class(token, seed=seed, record_bodies=record_bodies, **behaviour)
         self.app.script.set(script)
         self.recorder = self.app.recorder
         self._requested_port = port

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import secrets
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
 
+from sandbox.broker import reset_vhost
 from shared.config import Settings
 from shared.db.engine import make_engine
 from shared.db.migrate import rebuild
@@ -77,17 +77,6 @@ def engine(migrated_engine: Engine) -> Engine:
     with migrated_engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
     return migrated_engine
-
-
-def reset_vhost(vhost: str) -> None:
-    """Give the tests an empty virtual host of their own, away from a running stack."""
-    subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], capture_output=True)
-    subprocess.run(["rabbitmqctl", "-q", "add_vhost", vhost], check=True, capture_output=True)
-    subprocess.run(
-        ["rabbitmqctl", "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
-        check=True,
-        capture_output=True,
-    )
 
 
 @pytest.fixture(scope="module")

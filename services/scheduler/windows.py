@@ -18,7 +18,8 @@ from services.scheduler import metrics
 from shared.db.queries import windows as queries
 from shared.db.queries.statuses import expire_late
 from shared.db.queries.windows import Scope, WindowWork
-from shared.domain.windows import known_zones, next_closing, next_opening
+from shared.domain.windows import next_closing, next_opening
+from shared.domain.zones import ZONES, is_zone
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ def zone_openings(
     """Each zone's next opening, and the fallback for other zones; none without a window."""
     if window is None:
         return {}, None
-    openings = {zone: next_opening(now, zone, *window) for zone in zones or known_zones()}
+    openings = {zone: next_opening(now, zone, *window) for zone in zones or ZONES}
     return openings, next_opening(now, FALLBACK_ZONE, *window)
 
 
@@ -45,7 +46,7 @@ def next_check(now: dt.datetime, window: Window | None) -> dt.datetime | None:
     """The next instant a window closes in any zone: due messages there must wait again."""
     if window is None:
         return None
-    closings = (next_closing(now, zone, *window) for zone in known_zones())
+    closings = (next_closing(now, zone, *window) for zone in ZONES)
     return min((at for at in closings if at is not None), default=NEVER)
 
 
@@ -100,7 +101,6 @@ def reschedule_unscheduled(conn: Connection, item: WindowWork, now: dt.datetime)
     zones = queries.unscheduled_zones(conn, item.campaign_id)
     if not zones:
         return 0
-    known = set(known_zones())
-    openings, fallback = zone_openings(now, item.window, [z for z in zones if z in known])
+    openings, fallback = zone_openings(now, item.window, [z for z in zones if is_zone(z)])
     queries.reschedule(conn, item.campaign_id, Scope.UNSCHEDULED, openings, fallback)
     return expire_late(conn, item.campaign_id, item.ends_at)

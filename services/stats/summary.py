@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import smtplib
-import ssl
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,6 +18,13 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
+from shared.channels.smtp_pool import (
+    Relay,
+    SessionError,
+    open_first_session,
+    parse_relays,
+    session_options,
+)
 from shared.config import Settings
 
 log = logging.getLogger(__name__)
@@ -104,23 +110,16 @@ def recipients(settings: Settings) -> list[str]:
 
 
 def send_mail(settings: Settings, message: EmailMessage) -> None:
-    """Send through the configured SMTP relay; raise if any recipient is refused."""
-    smtp: smtplib.SMTP
-    if settings.smtp_tls == "ssl":
-        context = ssl.create_default_context()
-        smtp = smtplib.SMTP_SSL(
-            settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout_s, context=context
-        )
-    else:
-        smtp = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout_s)
+    """Send through the first SMTP relay that takes a session; raise if any recipient is refused."""
+    _, smtp = open_first_session(parse_relays(settings), session_options(settings), fell_over)
     with smtp:
-        if settings.smtp_tls == "starttls":
-            smtp.starttls(context=ssl.create_default_context())
-        if settings.smtp_user:
-            smtp.login(settings.smtp_user, settings.smtp_password)
         refused = smtp.send_message(message)
     if refused:
         raise smtplib.SMTPRecipientsRefused(refused)
+
+
+def fell_over(relay: Relay, exc: SessionError) -> None:
+    log.warning("SMTP relay %s failed, trying the next for the daily summary: %s", relay, exc)
 
 
 def is_due(settings: Settings, now: dt.datetime) -> bool:

@@ -5,9 +5,7 @@ RFC 5321 outcomes: 2yz sent, 4yz and lost sessions transient (retried), 5yz perm
 
 from __future__ import annotations
 
-import functools
 import smtplib
-import socket
 import ssl
 import time
 from collections.abc import Callable
@@ -17,9 +15,9 @@ from shared.channels.base import MessengerFactory
 from shared.channels.smtp_pool import (
     Connection,
     RelayRotation,
-    SessionOptions,
     SmtpPool,
     parse_relays,
+    session_options,
 )
 from shared.config import Settings
 from shared.domain.deliveries import DeliveryItem
@@ -133,29 +131,14 @@ class SmtpMessenger:
         self._pool.close()
 
 
-@functools.cache
-def local_hostname() -> str:
-    """The name to greet with, looked up once: getfqdn() can take seconds with slow DNS."""
-    return socket.getfqdn()
-
-
 def smtp_factory(settings: Settings, tls_context: ssl.SSLContext | None = None) -> MessengerFactory:
     """Every messenger the factory makes shares one pool; nothing connects until a send."""
     if settings.smtp_tls not in TLS_MODES:
         raise ValueError(f"HERALD_SMTP_TLS must be one of {TLS_MODES}: {settings.smtp_tls!r}")
     sender_address(settings.mail_from)  # a bad HERALD_MAIL_FROM stops the sender at start
-    options = SessionOptions(
-        tls=settings.smtp_tls,
-        user=settings.smtp_user,
-        password=settings.smtp_password,
-        timeout_s=settings.smtp_timeout_s,
-        local_hostname=local_hostname(),
-        tls_context=tls_context
-        or (ssl.create_default_context() if settings.smtp_tls != "none" else None),
-    )
     pool = SmtpPool(
         RelayRotation(parse_relays(settings)),
-        options,
+        session_options(settings, tls_context),
         settings.smtp_pool_size,
         settings.smtp_max_per_connection,
     )

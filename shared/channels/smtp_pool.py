@@ -5,12 +5,14 @@ A relay that cannot be reached cools down for RELAY_COOLDOWN_S behind the others
 
 from __future__ import annotations
 
+import functools
 import logging
 import smtplib
+import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from prometheus_client import Counter
@@ -104,6 +106,46 @@ class SessionOptions:
     timeout_s: float = 30.0
     local_hostname: str = "localhost"
     tls_context: ssl.SSLContext | None = field(default=None, repr=False)
+
+
+@functools.cache
+def local_hostname() -> str:
+    """The name to greet with, looked up once: getfqdn() can take seconds with slow DNS."""
+    return socket.getfqdn()
+
+
+def session_options(
+    settings: Settings, tls_context: ssl.SSLContext | None = None
+) -> SessionOptions:
+    """The settings' way of opening a session: TLS mode, login, timeout, greeting name."""
+    return SessionOptions(
+        tls=settings.smtp_tls,
+        user=settings.smtp_user,
+        password=settings.smtp_password,
+        timeout_s=settings.smtp_timeout_s,
+        local_hostname=local_hostname(),
+        tls_context=tls_context
+        or (ssl.create_default_context() if settings.smtp_tls != "none" else None),
+    )
+
+
+SessionError = OSError | smtplib.SMTPException
+
+
+def open_first_session(
+    relays: Iterable[Relay],
+    options: SessionOptions,
+    on_failure: Callable[[Relay, SessionError], None] = lambda relay, exc: None,
+) -> tuple[Relay, smtplib.SMTP]:
+    """A session to the first relay, in order, that takes one; else raise the last failure."""
+    last: SessionError = OSError("no SMTP relay configured")
+    for relay in relays:
+        try:
+            return relay, open_session(relay, options)
+        except (OSError, smtplib.SMTPException) as exc:
+            on_failure(relay, exc)
+            last = exc
+    raise last
 
 
 def open_session(relay: Relay, options: SessionOptions) -> smtplib.SMTP:
@@ -226,29 +268,30 @@ class SmtpPool:
         """Open a session to the first relay that takes one; the reserved room is given back
         whatever happens otherwise."""
         failure: DeliveryResult = transient("no SMTP relay configured")
+
+        def cool_down(relay: Relay, exc: SessionError) -> None:
+            nonlocal failure
+            RELAY_FAILURES.inc()
+            failure = session_failure(relay, exc)
+            # Once per outage, not once per message: a relay down is a flood otherwise.
+            if self._rotation.failed(relay):
+                log.warning("SMTP relay %s failed, cooling down: %s", relay, failure.error)
+
         try:
-            for relay in order:
-                try:
-                    smtp = open_session(relay, self._options)
-                except (OSError, smtplib.SMTPException) as exc:
-                    RELAY_FAILURES.inc()
-                    failure = session_failure(relay, exc)
-                    # Once per outage, not once per message: a relay down is a flood otherwise.
-                    if self._rotation.failed(relay):
-                        log.warning("SMTP relay %s failed, cooling down: %s", relay, failure.error)
-                    continue
-                self._rotation.recovered(relay)
-                CONNECTIONS_OPENED.inc()
-                with self._lock:
-                    self.opened += 1
-                return Connection(relay, smtp)
+            relay, smtp = open_first_session(order, self._options, cool_down)
+        except (OSError, smtplib.SMTPException):
+            with self._lock:
+                self._open_count -= 1
+            return failure
         except BaseException:
             with self._lock:
                 self._open_count -= 1
             raise
+        self._rotation.recovered(relay)
+        CONNECTIONS_OPENED.inc()
         with self._lock:
-            self._open_count -= 1
-        return failure
+            self.opened += 1
+        return Connection(relay, smtp)
 
     def _discard(self, connection: Connection, *, polite: bool) -> None:
         with self._lock:

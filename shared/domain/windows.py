@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from functools import cache
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import ZoneInfo
 
 UTC = dt.UTC
-# Host aliases, not zones a client may have.
-NOT_ZONES = frozenset({"localtime", "posixrules"})
 
 
 def is_open(start: dt.time, end: dt.time, local: dt.time) -> bool:
@@ -80,12 +77,6 @@ def gap_end(before: dt.datetime, after: dt.datetime, zone: ZoneInfo) -> dt.datet
         else:
             high = middle
     return dt.datetime.fromtimestamp(high, UTC)
-
-
-@cache
-def known_zones() -> tuple[str, ...]:
-    """Every IANA zone name this host knows, sorted."""
-    return tuple(sorted(available_timezones() - NOT_ZONES))
 
 
 def openings(

@@ -11,8 +11,8 @@ from sqlalchemy import Engine, text
 from services.api.app import create_app
 from shared.domain.signing import OptOut, verify_unsubscribe
 from tests.conftest import READ_TOKEN, WRITE_TOKEN
-from tests.integration.messengers.fake_gateway import FakeGateway
 from tests.support.factories import make_campaign, make_clients
+from tests.support.fake_gateway import FakeGateway
 from tests.support.smtp_sink import SmtpSink
 
 AUTH = {"Authorization": f"Bearer {WRITE_TOKEN}"}

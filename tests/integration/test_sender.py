@@ -35,7 +35,7 @@ from shared.messaging.topology import (
     retry_routing_key,
 )
 from tests.conftest import TEST_VHOST, reset_vhost
-from tests.integration.messengers.fake_gateway import FakeGateway
+from tests.support.fake_gateway import FakeGateway
 
 # A vhost of this module's own: other modules reset theirs while these tests run.
 VHOST = f"{TEST_VHOST}_sender"

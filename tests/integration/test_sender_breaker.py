@@ -10,7 +10,6 @@ from shared.domain.breaker import BreakerPolicy
 from shared.messaging.connection import connect
 from shared.messaging.topology import OUTCOMES_QUEUE, declare_all
 from tests.conftest import TEST_VHOST, reset_vhost
-from tests.integration.messengers.fake_gateway import FakeGateway
 from tests.integration.test_sender import (
     Mailbox,
     final_outcomes,
@@ -19,6 +18,7 @@ from tests.integration.test_sender import (
     running_sender,
     wait_until,
 )
+from tests.support.fake_gateway import FakeGateway
 
 VHOST = f"{TEST_VHOST}_sender_breaker"
 CONCURRENCY = 4

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-import email
-import email.policy
-import socket
 from collections.abc import Iterator
 from dataclasses import replace
-from email.message import EmailMessage
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy import update
 
 from services.stats.summary import send_daily_summary
 from shared.db.models import Campaign, CampaignProgress
 from tests.support.factories import make_campaign
+from tests.support.smtp_sink import SmtpSink, free_port
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 
@@ -30,57 +25,20 @@ def at(hour: int, minute: int = 0, day: dt.date = DAY) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=dt.UTC)
 
 
-class Sink:
-    """aiosmtpd handler keeping every accepted message."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-
-    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802
-        raw = envelope.content  # type: ignore[attr-defined]
-        self.messages.append(email.message_from_bytes(raw, policy=email.policy.default))
-        return "250 OK"
-
-
-def check_login(server: object, session: object, envelope: object, mechanism: str, data: object):
-    is_valid = isinstance(data, LoginPassword) and (
-        data.login.decode(),
-        data.password.decode(),
-    ) == (SMTP_USER, SMTP_PASSWORD)
-    # handled=False: aiosmtpd then answers 535 itself instead of leaving the client waiting.
-    return AuthResult(success=is_valid, handled=False)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
-def sink() -> Iterator[tuple[Sink, int]]:
-    handler = Sink()
-    port = free_port()
-    controller = Controller(
-        handler,
-        hostname="127.0.0.1",
-        port=port,
-        authenticator=check_login,
-        auth_required=True,
-        auth_require_tls=False,
-    )
-    controller.start()
-    yield handler, port
-    controller.stop()
+def sink() -> Iterator[SmtpSink]:
+    server = SmtpSink(credentials=(SMTP_USER, SMTP_PASSWORD)).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture
 def summary_settings(settings, sink):
-    _, port = sink
     return replace(
         settings,
         smtp_host="127.0.0.1",
-        smtp_port=port,
+        smtp_port=sink.port,
+        smtp_relays="",
         smtp_user=SMTP_USER,
         smtp_password=SMTP_PASSWORD,
         smtp_tls="none",
@@ -119,7 +77,6 @@ def finished_campaign(engine, name: str, finished_at: dt.datetime, sent: int, fa
 def test_summary_goes_out_once_at_the_hour_with_the_last_days_campaigns(
     engine, sink, summary_settings
 ):
-    handler, _ = sink
     finished_campaign(engine, "spring sale", at(2), sent=120, failed=3)
     finished_campaign(engine, "last week", at(2, day=DAY - dt.timedelta(days=6)), sent=9, failed=0)
 
@@ -129,8 +86,8 @@ def test_summary_goes_out_once_at_the_hour_with_the_last_days_campaigns(
     after_restart = send_daily_summary(engine, summary_settings, at(18, 30))
 
     assert (before, sent, again, after_restart) == (False, True, False, False)
-    assert len(handler.messages) == 1
-    mail = handler.messages[0]
+    assert len(sink.messages) == 1
+    mail = sink.messages[0].message()
     assert mail["To"] == "ops@example.test, lead@example.test"
     assert mail["Subject"] == "Herald daily summary 2026-03-10: 120 sent, 3 failed"
     body = mail.get_content()
@@ -139,19 +96,17 @@ def test_summary_goes_out_once_at_the_hour_with_the_last_days_campaigns(
 
 
 def test_next_day_gets_its_own_summary(engine, sink, summary_settings):
-    handler, _ = sink
 
     send_daily_summary(engine, summary_settings, at(8))
     send_daily_summary(engine, summary_settings, at(8, day=DAY + dt.timedelta(days=1)))
 
-    assert [m["Subject"] for m in handler.messages] == [
+    assert [m.message()["Subject"] for m in sink.messages] == [
         "Herald daily summary 2026-03-10: 0 sent, 0 failed",
         "Herald daily summary 2026-03-11: 0 sent, 0 failed",
     ]
 
 
 def test_a_failed_send_is_sent_on_the_next_try(engine, sink, summary_settings):
-    handler, _ = sink
     unreachable = replace(summary_settings, smtp_port=free_port())
 
     with pytest.raises(OSError):
@@ -159,23 +114,37 @@ def test_a_failed_send_is_sent_on_the_next_try(engine, sink, summary_settings):
     retried = send_daily_summary(engine, summary_settings, at(9, 1))
 
     assert retried is True
-    assert len(handler.messages) == 1
+    assert len(sink.messages) == 1
 
 
 def test_wrong_smtp_password_sends_nothing(engine, sink, summary_settings):
-    handler, _ = sink
     wrong = replace(summary_settings, smtp_password="not-the-password")
 
     with pytest.raises(Exception, match="535|[Aa]uthentication"):
         send_daily_summary(engine, wrong, at(9))
 
-    assert handler.messages == []
+    assert sink.messages == []
 
 
 def test_no_recipient_means_no_summary(engine, sink, summary_settings):
-    handler, _ = sink
 
     sent = send_daily_summary(engine, replace(summary_settings, summary_to=""), at(12))
 
     assert sent is False
-    assert handler.messages == []
+    assert sink.messages == []
+
+
+def test_the_summary_falls_over_to_the_next_relay_like_the_sender(engine, sink, summary_settings):
+    refused = free_port()  # nothing listens there
+    relays = replace(
+        summary_settings,
+        smtp_port=refused,
+        smtp_relays=f"127.0.0.1:{refused},127.0.0.1:{sink.port}",
+    )
+
+    sent = send_daily_summary(engine, relays, at(10))
+
+    assert sent is True
+    assert [m.message()["Subject"] for m in sink.messages] == [
+        "Herald daily summary 2026-03-10: 0 sent, 0 failed"
+    ]

@@ -14,8 +14,10 @@ from services.api.schemas.campaigns import (
     CampaignSchema,
 )
 from services.api.schemas.clients import ClientPatchSchema, ClientQueryArgsSchema, ClientSchema
-from services.api.schemas.common import TIMEZONES, PageArgsSchema
+from services.api.schemas.common import PageArgsSchema
 from services.api.schemas.preview_send import TestSendSchema
+from services.scheduler.windows import zone_openings
+from shared.domain.zones import ZONES
 
 CAMPAIGN = {
     "name": "Spring sale",
@@ -114,9 +116,28 @@ def test_query_and_test_send_strings_must_be_storable(
 
 
 def test_timezone_allow_list_is_host_independent() -> None:
-    assert "Europe/Moscow" in TIMEZONES and "UTC" in TIMEZONES
-    assert not {"localtime", "posixrules", "Factory"} & set(TIMEZONES)
-    assert len(TIMEZONES) > 500
+    assert "Europe/Moscow" in ZONES and "UTC" in ZONES
+    assert not {"localtime", "posixrules", "Factory"} & set(ZONES)
+    assert len(ZONES) > 500
+
+
+def test_a_client_may_have_exactly_the_zones_of_the_one_list() -> None:
+    field = ClientSchema().fields["timezone"]
+    (one_of,) = [v for v in field.validators if hasattr(v, "choices")]
+
+    assert tuple(one_of.choices) == ZONES
+
+
+@pytest.mark.parametrize("zone", ["Factory", "localtime", "posixrules", "Mars/Olympus_Mons"])
+def test_a_name_off_the_list_is_refused_by_the_api_and_skipped_by_the_scheduler(
+    zone: str,
+) -> None:
+    now = dt.datetime(2026, 6, 10, 12, tzinfo=dt.UTC)
+
+    openings, _ = zone_openings(now, (dt.time(9), dt.time(21)))
+
+    assert "timezone" in errors_of(ClientSchema(), {"phone": "+79123456789", "timezone": zone})
+    assert zone not in openings and set(openings) == set(ZONES)
 
 
 def test_patch_needs_no_phone_and_applies_no_defaults() -> None:

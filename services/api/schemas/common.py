@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.resources
 import math
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from shared.domain.text import storable_text_error
+from shared.domain.zones import ZONES
 
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
-
-# Read from the tzdata package, not the host's /usr/share/zoneinfo, so the allow-list (and the
-# OpenAPI enum) is the same everywhere; the excluded names are aliases for host settings.
-EXCLUDED_ZONES = frozenset({"localtime", "posixrules", "Factory"})
-TIMEZONES: tuple[str, ...] = tuple(
-    sorted(
-        set(importlib.resources.files("tzdata").joinpath("zones").read_text().split())
-        - EXCLUDED_ZONES
-    )
-)
 
 
 class StrictSchema(Schema):
@@ -97,7 +87,7 @@ class Scalar(fields.Field):
 def timezone_field(**kwargs: Any) -> Text:
     """An IANA time zone name from the fixed allow-list (an enum in the OpenAPI spec)."""
     return Text(
-        validate=validate.OneOf(TIMEZONES, error="{input!r} is not a known IANA time zone"),
+        validate=validate.OneOf(ZONES, error="{input!r} is not a known IANA time zone"),
         **kwargs,
     )
 

@@ -7,7 +7,7 @@ import pytest
 from shared.channels.registry import build_registry
 from shared.domain.outcomes import SENT, TRANSIENT
 from tests.integration.messengers.contract import MessengerContract
-from tests.integration.messengers.fake_gateway import FakeGateway, closed_port_url
+from tests.support.fake_gateway import FakeGateway, closed_port_url
 
 FAULTS = {"transient": 503, "permanent": 400, "drop": "drop"}
 
