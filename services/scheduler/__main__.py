@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.scheduler.ticker import HELD_ROUTING_KEY, Ticker
-from shared.config import Settings
+from shared.config import Settings, service_settings
 from shared.db.engine import make_engine
 from shared.logging import configure, secrets_of
 from shared.messaging.consumer import Consumer, Delivery, Session
@@ -65,7 +65,7 @@ class Scheduler:
 
 def main() -> None:
     stopper = stop_on_signals()
-    settings = Settings.from_env()
+    settings = service_settings("scheduler")
     configure("scheduler", settings.log_level, secrets_of(settings))
     serve(settings.metrics_port)
     engine = make_engine(settings.database_url)
