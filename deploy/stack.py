@@ -86,7 +86,10 @@ class Stack:
         self.add(f"sender-{index + 1}", "services.sender", extra)
 
     def add(self, name: str, module: str, extra: dict[str, str | int]) -> None:
-        env = {**os.environ, **self.env, **{k: str(v) for k, v in extra.items()}}
+        # The local development stack: the one place a service accepts the README's example
+        # signing key (the caller's environment may still say otherwise).
+        marker = {"HERALD_DEV_STACK": "1"}
+        env = {**os.environ, **marker, **self.env, **{k: str(v) for k, v in extra.items()}}
         self.services[name] = Service(name, module, env)
 
     def metrics_ports(self) -> dict[str, int]:

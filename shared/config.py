@@ -11,9 +11,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+from shared.domain.throttle import ChannelLimits, parse_channel_limits
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/herald"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+# The key the README shows: anyone can sign opt-out links with it, so only the local
+# development stack (HERALD_DEV_STACK=1) may run on it.
+EXAMPLE_SIGNING_KEY = "change-me-signing-key"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+SMTP_TLS_MODES = ("none", "starttls", "ssl")
+FLAGS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False, "": False}
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -41,6 +50,15 @@ def parse_delays(spec: str) -> tuple[int, ...]:
         raise ConfigError(
             f"HERALD_RETRY_DELAYS_MS must be comma-separated milliseconds, not {spec!r}"
         ) from None
+
+
+def parse_public_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"HERALD_PUBLIC_URL must be the API's public http(s) base URL, not {url!r}"
+        )
+    return url.rstrip("/")
 
 
 def parse_tokens(spec: str) -> dict[str, str]:
@@ -89,10 +107,10 @@ class Settings:
     breaker_failure_ratio: float = 0.9
     breaker_min_calls: int = 200
     breaker_open_s: float = 5.0
-    # Per-channel ceilings shared by all running campaigns, e.g. "http=500,email=50" per
-    # second and "email=2000/86400" per rolling window (count/seconds).
-    channel_rate_limits: str = ""
-    channel_window_limits: str = ""
+    # Per-channel ceilings shared by all running campaigns, from "http=500,email=50" per
+    # second (HERALD_CHANNEL_RATE_LIMITS) and "email=2000/86400" per rolling window
+    # (HERALD_CHANNEL_WINDOW_LIMITS, count/seconds).
+    channel_limits: Mapping[str, ChannelLimits] = field(default_factory=dict)
     # E-mail channel. Several relays: "host:port,host:port" (HERALD_SMTP_RELAYS) or one host.
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 2525
@@ -106,7 +124,10 @@ class Settings:
     mail_from: str = "Herald <herald@localhost>"
     # Public base URL of the API for links in messages (unsubscribe), and their signing key.
     public_url: str = "http://127.0.0.1:8000"
-    signing_key: str = field(default="change-me-signing-key", repr=False)
+    signing_key: str = field(default=EXAMPLE_SIGNING_KEY, repr=False)
+    # Set by `make run` (and the tests and benches that start services): the local
+    # development stack, the one place the example signing key is allowed.
+    dev_stack: bool = False
     # Daily summary e-mail sent by the stats service (empty recipient: off).
     summary_to: str = ""
     summary_hour: int = 7
@@ -133,6 +154,26 @@ class Settings:
             except ValueError:
                 expected = "an integer" if kind is int else "a number"
                 raise ConfigError(f"HERALD_{name} must be {expected}, not {value!r}") from None
+
+        def one_of(name: str, choices: tuple[str, ...], value: str) -> str:
+            if value not in choices:
+                raise ConfigError(
+                    f"HERALD_{name} must be one of {', '.join(choices)}, not {value!r}"
+                )
+            return value
+
+        def flag(name: str) -> bool:
+            value = get(name, "")
+            one_of(name, tuple(FLAGS), value.strip().lower())
+            return FLAGS[value.strip().lower()]
+
+        def channel_limits() -> dict[str, ChannelLimits]:
+            try:
+                return parse_channel_limits(
+                    get("CHANNEL_RATE_LIMITS", ""), get("CHANNEL_WINDOW_LIMITS", "")
+                )
+            except ValueError as error:
+                raise ConfigError(str(error)) from None
 
         delays = get("RETRY_DELAYS_MS", ",".join(map(str, defaults["retry_delays_ms"])))
         return cls(
@@ -164,24 +205,49 @@ class Settings:
             stats_flush_max=number("STATS_FLUSH_MAX", int),
             stats_flush_s=number("STATS_FLUSH_S", float),
             max_request_bytes=number("MAX_REQUEST_BYTES", int),
-            log_level=get("LOG_LEVEL").upper(),
+            log_level=one_of("LOG_LEVEL", LOG_LEVELS, get("LOG_LEVEL").upper()),
             breaker_failure_ratio=number("BREAKER_FAILURE_RATIO", float),
             breaker_min_calls=number("BREAKER_MIN_CALLS", int),
             breaker_open_s=number("BREAKER_OPEN_S", float),
-            channel_rate_limits=get("CHANNEL_RATE_LIMITS"),
-            channel_window_limits=get("CHANNEL_WINDOW_LIMITS"),
+            channel_limits=channel_limits(),
             smtp_host=get("SMTP_HOST"),
             smtp_port=number("SMTP_PORT", int),
             smtp_relays=get("SMTP_RELAYS"),
             smtp_user=get("SMTP_USER"),
             smtp_password=get("SMTP_PASSWORD"),
-            smtp_tls=get("SMTP_TLS").lower(),
+            smtp_tls=one_of("SMTP_TLS", SMTP_TLS_MODES, get("SMTP_TLS").lower()),
             smtp_timeout_s=number("SMTP_TIMEOUT_S", float),
             smtp_pool_size=number("SMTP_POOL_SIZE", int),
             smtp_max_per_connection=number("SMTP_MAX_PER_CONNECTION", int),
             mail_from=get("MAIL_FROM"),
-            public_url=get("PUBLIC_URL").rstrip("/"),
+            public_url=parse_public_url(get("PUBLIC_URL")),
             signing_key=get("SIGNING_KEY"),
+            dev_stack=flag("DEV_STACK"),
             summary_to=get("SUMMARY_TO"),
             summary_hour=number("SUMMARY_HOUR", int),
         )
+
+    def check_signing_key(self) -> None:
+        """Refuse a key anyone can sign with, outside the local development stack."""
+        if not self.signing_key:
+            raise ConfigError("HERALD_SIGNING_KEY must be a secret of your own, not empty")
+        if self.signing_key == EXAMPLE_SIGNING_KEY and not self.dev_stack:
+            raise ConfigError(
+                "HERALD_SIGNING_KEY is unset or the README's example key, with which anyone "
+                "can forge an opt-out link; set a secret of your own (HERALD_DEV_STACK=1 "
+                "allows the example key on a local development stack only)"
+            )
+
+
+def service_settings(service: str, signs_links: bool = False) -> Settings:
+    """A service's settings, or exit with one line naming the variable at fault.
+
+    A service that signs or verifies opt-out links also refuses the example signing key.
+    """
+    try:
+        settings = Settings.from_env()
+        if signs_links:
+            settings.check_signing_key()
+    except ConfigError as error:
+        raise SystemExit(f"herald {service}: configuration error: {error}") from None
+    return settings

@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from services.api.app import create_app
 from shared import outbox
 from shared.channels.plugins import load_channel_modules
-from shared.config import Settings
+from shared.config import Settings, service_settings
 from shared.db.engine import make_engine
 from shared.logging import configure, secrets_of
 
@@ -42,7 +42,7 @@ def exit_on_signal(signum: int, _frame: FrameType | None) -> None:
 
 
 def main() -> None:
-    settings = Settings.from_env()
+    settings = service_settings("api", signs_links=True)
     load_channel_modules(settings.channel_modules)
     configure("api", settings.log_level, secrets_of(settings))
     engine = make_engine(settings.database_url, pool_size=10)

@@ -16,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from services.scheduler.ticker import HELD_ROUTING_KEY, Ticker
 from shared.channels.plugins import load_channel_modules
-from shared.config import Settings
+from shared.config import Settings, service_settings
 from shared.db.engine import make_engine
 from shared.logging import configure, secrets_of
 from shared.messaging.consumer import Consumer, Delivery, Session
@@ -66,7 +66,7 @@ class Scheduler:
 
 def main() -> None:
     stopper = stop_on_signals()
-    settings = Settings.from_env()
+    settings = service_settings("scheduler")
     load_channel_modules(settings.channel_modules)
     configure("scheduler", settings.log_level, secrets_of(settings))
     serve(settings.metrics_port)

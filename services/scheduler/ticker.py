@@ -20,7 +20,7 @@ from services.scheduler.releaser import prune_channel_releases, release_due
 from services.scheduler.windows import keep_windows
 from shared.config import Settings
 from shared.db.queries.scheduling import held_campaigns
-from shared.domain.throttle import ChannelLimits, parse_channel_limits
+from shared.domain.throttle import ChannelLimits
 from shared.messaging.publisher import ConfirmingPublisher
 from shared.messaging.topology import CAMPAIGNS_EXCHANGE
 
@@ -41,8 +41,7 @@ class Ticker:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Ticker:
-        limits = parse_channel_limits(settings.channel_rate_limits, settings.channel_window_limits)
-        return cls(settings, limits)
+        return cls(settings, settings.channel_limits)
 
     def tick(self, engine: Engine, publisher: ConfirmingPublisher) -> int:
         """One pass over every campaign; returns how many messages were released."""

@@ -21,7 +21,7 @@ from services.sender.dispatcher import Dispatcher
 from services.sender.worker import RetryPolicy, Worker
 from shared import metrics
 from shared.channels.registry import build_registry
-from shared.config import Settings
+from shared.config import Settings, service_settings
 from shared.logging import configure, secrets_of
 from shared.messaging.consumer import Consumer
 from shared.messaging.topology import delivery_queue
@@ -79,7 +79,7 @@ def tune_gc() -> None:
 
 
 def main() -> int:
-    settings = Settings.from_env()
+    settings = service_settings("sender", signs_links=True)
     configure("sender", settings.log_level, secrets_of(settings))
     metrics.serve(settings.metrics_port)
     # Room for the pooled connections of every channel, plus the broker's and the logs'.
@@ -89,7 +89,11 @@ def main() -> int:
     channels = settings.sender_channels
     unknown = [c for c in channels if c not in registry]
     if unknown:
-        log.error("no messenger for channels %s; known: %s", unknown, sorted(registry))
+        log.error(
+            "HERALD_SENDER_CHANNELS names channels with no messenger: %s; known: %s",
+            ", ".join(unknown),
+            ", ".join(sorted(registry)),
+        )
         return 2
     held = HeldCampaigns()
     dispatchers = {

@@ -11,7 +11,7 @@ from services.stats.aggregator import Aggregator
 from services.stats.collector import CampaignCollector
 from services.stats.summary import run_daily_summaries
 from shared.channels.plugins import load_channel_modules
-from shared.config import Settings
+from shared.config import service_settings
 from shared.db.engine import make_engine
 from shared.logging import configure, secrets_of
 from shared.messaging.consumer import Consumer
@@ -24,7 +24,7 @@ log = logging.getLogger("services.stats")
 
 def main() -> None:
     stopper = stop_on_signals()
-    settings = Settings.from_env()
+    settings = service_settings("stats")
     load_channel_modules(settings.channel_modules)
     configure("stats", settings.log_level, secrets_of(settings))
     engine = make_engine(settings.database_url)

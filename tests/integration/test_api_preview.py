@@ -12,6 +12,7 @@ from sqlalchemy import Engine, text
 
 from services.api.app import create_app
 from shared.config import Settings
+from shared.domain.throttle import ChannelLimits
 from tests.conftest import WRITE_TOKEN
 from tests.support.factories import make_clients
 
@@ -139,7 +140,8 @@ def test_forecast_waits_for_the_window_and_spills_into_the_next_day(
 def test_a_channel_ceiling_below_the_campaign_rate_bounds_the_forecast(
     settings: Settings, engine: Engine
 ) -> None:
-    capped = create_app(dataclasses.replace(settings, channel_rate_limits="http=3"), engine)
+    limits = {"http": ChannelLimits(per_second=3.0)}
+    capped = create_app(dataclasses.replace(settings, channel_limits=limits), engine)
 
     forecast = (
         capped.test_client().post(PATH, json=body(rate_limit=100), headers=AUTH).json["forecast"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import fields
@@ -31,8 +32,17 @@ K8S_DIR = ROOT / "deploy" / "k8s"
 RABBITMQ_DIR = ROOT / "deploy" / "rabbitmq"
 GRAFANA_DIR = ROOT / "deploy" / "grafana"
 KUBERNETES_VERSION = "1.30"
-SETTINGS_VARIABLES = {f"HERALD_{f.name.upper()}" for f in fields(Settings)}
+# Settings.channel_limits is parsed from two variables.
+SETTINGS_VARIABLES = {
+    f"HERALD_{f.name.upper()}" for f in fields(Settings) if f.name != "channel_limits"
+} | {"HERALD_CHANNEL_RATE_LIMITS", "HERALD_CHANNEL_WINDOW_LIMITS"}
 HERALD_SERVICES = ("api", "scheduler", "sender", "stats")
+# Unsafe with any default: the key anyone could forge opt-outs with, links to loopback.
+OPERATOR_VARIABLES = ("HERALD_SIGNING_KEY", "HERALD_PUBLIC_URL")
+# Services that sign or verify opt-out links.
+LINK_SERVICES = ("api", "sender")
+# Only the local stack marks itself; a deployment never does.
+DEV_STACK = "HERALD_DEV_STACK"
 
 
 def compose() -> dict[str, Any]:
@@ -47,7 +57,8 @@ def stack_services() -> dict[str, tuple[str, set[str]]]:
     found = {}
     for name, service in stack.services.items():
         kind = name.split("-")[0]
-        found[kind] = (service.module, {k for k in service.env if k.startswith("HERALD_")})
+        variables = {k for k in service.env if k.startswith("HERALD_") and k != DEV_STACK}
+        found[kind] = (service.module, variables)
     return found
 
 
@@ -100,6 +111,60 @@ def test_compose_sets_only_variables_herald_reads():
     for kind in HERALD_SERVICES:
         names = {n for n in services[kind]["environment"] if n.startswith("HERALD_")}
         assert names <= SETTINGS_VARIABLES, names - SETTINGS_VARIABLES
+
+
+def test_compose_refuses_to_start_without_the_operators_signing_key_and_public_url():
+    services = compose()["services"]
+
+    for kind in HERALD_SERVICES:
+        environment = services[kind]["environment"]
+        for variable in OPERATOR_VARIABLES:
+            # ${VAR:?message}: compose stops with the message when VAR is unset or empty.
+            assert re.fullmatch(
+                rf"\$\{{{variable}:\?[^}}]*{variable}[^}}]*\}}", environment[variable]
+            )
+        assert DEV_STACK not in environment
+
+
+@pytest.mark.skipif(
+    shutil.which("docker") is None
+    or subprocess.run(["docker", "compose", "version"], capture_output=True).returncode != 0,
+    reason="no docker compose on this machine",
+)
+def test_docker_compose_config_fails_naming_the_missing_variable():
+    env = {k: v for k, v in os.environ.items() if k not in OPERATOR_VARIABLES}
+    result = subprocess.run(
+        ["docker", "compose", "-f", str(COMPOSE), "config", "--quiet"],
+        env=env,
+        cwd=ROOT / "deploy",  # away from a developer's .env beside the compose file
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode != 0
+    assert "HERALD_SIGNING_KEY" in result.stderr or "HERALD_PUBLIC_URL" in result.stderr
+
+
+@pytest.mark.parametrize("module", [f"services.{kind}" for kind in LINK_SERVICES])
+def test_a_service_that_signs_links_will_not_start_on_the_readmes_example_key(module, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HERALD_")}
+    env["PYTHONPATH"] = str(ROOT)
+
+    result = subprocess.run(
+        [sys.executable, "-m", module],
+        env=env,
+        cwd=tmp_path,  # no .env
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode != 0
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(
+        f"herald {module.split('.')[1]}: configuration error: HERALD_SIGNING_KEY"
+    )
 
 
 def test_senders_scale_and_every_service_waits_for_healthy_dependencies():
@@ -195,6 +260,29 @@ def test_each_service_has_a_deployment_config_map_and_secret_with_known_variable
     for resource in [*config_maps.values(), *secrets.values()]:
         names = set(resource.get("data", {})) | set(resource.get("stringData", {}))
         assert names <= SETTINGS_VARIABLES, (resource["metadata"]["name"], names)
+
+
+def env_value_sources(deployment: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["name"]: e for e in container(deployment).get("env", [])}
+
+
+def test_kubernetes_takes_the_signing_key_and_public_url_only_from_the_operators_secret():
+    deployments = k8s_by_kind("Deployment")
+    shipped_secrets = k8s_by_kind("Secret")
+
+    for kind in LINK_SERVICES:
+        env = env_value_sources(deployments[f"herald-{kind}"])
+        for variable in OPERATOR_VARIABLES:
+            ref = env[variable]["valueFrom"]["secretKeyRef"]
+            assert ref["optional"] is False, (kind, variable)
+            # A Secret the operator creates: the manifests hold no value anyone could use.
+            assert ref["name"] not in shipped_secrets, (kind, variable)
+    for doc in k8s_documents():
+        given = set(doc.get("data", {})) | set(doc.get("stringData", {}))
+        assert not given & {*OPERATOR_VARIABLES, DEV_STACK}, doc["metadata"]["name"]
+    for name, deployment in deployments.items():
+        for variable, entry in env_value_sources(deployment).items():
+            assert "value" not in entry or variable not in (*OPERATOR_VARIABLES, DEV_STACK), name
 
 
 def test_prometheus_annotations_point_at_a_served_port():

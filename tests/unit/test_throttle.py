@@ -119,11 +119,28 @@ def test_channel_limits_parse_rates_and_rolling_windows():
 
 
 @pytest.mark.parametrize(
-    ("rates", "windows"), [("http", ""), ("http=0", ""), ("", "email=2000"), ("", "email=5/0")]
+    ("rates", "windows", "variable"),
+    [
+        ("http", "", "HERALD_CHANNEL_RATE_LIMITS"),
+        ("http=0", "", "HERALD_CHANNEL_RATE_LIMITS"),
+        ("http=500,email=fifty", "", "HERALD_CHANNEL_RATE_LIMITS"),
+        ("http=-5", "", "HERALD_CHANNEL_RATE_LIMITS"),
+        ("http=inf", "", "HERALD_CHANNEL_RATE_LIMITS"),
+        ("http=5,http=6", "", "HERALD_CHANNEL_RATE_LIMITS"),
+        ("", "email=2000", "HERALD_CHANNEL_WINDOW_LIMITS"),
+        ("", "email=5/0", "HERALD_CHANNEL_WINDOW_LIMITS"),
+        ("", "email=-1/60", "HERALD_CHANNEL_WINDOW_LIMITS"),
+        ("", "email=2.5/60", "HERALD_CHANNEL_WINDOW_LIMITS"),
+        ("", "email=fifty/60", "HERALD_CHANNEL_WINDOW_LIMITS"),
+    ],
 )
-def test_malformed_channel_limits_are_refused(rates, windows):
-    with pytest.raises(ValueError):
+def test_malformed_channel_limits_are_refused_naming_the_variable(rates, windows, variable):
+    with pytest.raises(ValueError, match=f"^{variable} "):
         parse_channel_limits(rates, windows)
+
+
+def test_a_window_of_no_messages_closes_the_channel():
+    assert parse_channel_limits("", "email=0/60") == {"email": ChannelLimits(None, ((0, 60.0),))}
 
 
 def test_a_rolling_window_allows_what_is_left_of_it():

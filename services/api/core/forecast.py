@@ -32,20 +32,6 @@ class Forecast:
     fits_before_end: bool
 
 
-def parse_channel_rates(spec: str) -> dict[str, float]:
-    """'http=500,email=50' -> {channel: messages per second}; malformed entries are skipped."""
-    rates: dict[str, float] = {}
-    for part in spec.split(","):
-        channel, _, value = part.partition("=")
-        try:
-            rate = float(value)
-        except ValueError:
-            continue
-        if channel.strip() and rate > 0:
-            rates[channel.strip()] = rate
-    return rates
-
-
 def sending_rate(rate_limit: int | None, channel_ceiling: float | None) -> tuple[float, str]:
     """The slowest of the campaign's limit and the channel's ceiling, else the default.
 

@@ -32,7 +32,8 @@ def preview_campaign(
         check_campaign(conn, values)
         zones = audience_by_zone(conn, values)
     window = window_of(values)
-    ceiling = forecast.parse_channel_rates(settings.channel_rate_limits).get(values["channel"])
+    limits = settings.channel_limits.get(values["channel"])
+    ceiling = limits.per_second if limits else None
     estimate = forecast.forecast(
         [(zone.timezone, zone.recipients) for zone in zones],
         now=now,
