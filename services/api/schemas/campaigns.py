@@ -20,7 +20,7 @@ from marshmallow import (
     validates_schema,
 )
 
-from services.api.schemas.channels import known_channel
+from services.api.schemas.channels import KnownChannel
 from services.api.schemas.common import PageArgsSchema, PageSchema, StrictSchema, Text
 from shared.domain.campaigns import (
     channel_reasons,
@@ -62,7 +62,7 @@ class WindowSchema(StrictSchema):
 class CampaignSchema(StrictSchema):
     id = fields.Integer(dump_only=True)
     name = Text(required=True, validate=validate.Length(min=1, max=200))
-    channel = Text(required=True, validate=known_channel)
+    channel = Text(required=True, validate=KnownChannel())
     text = Text(
         required=True,
         validate=validate.Length(min=1, max=5000),
@@ -164,7 +164,7 @@ class CampaignPatchSchema(CampaignSchema):
 
 class CampaignQueryArgsSchema(PageArgsSchema):
     status = Text(validate=validate.OneOf(list(CampaignStatus)))
-    channel = Text(validate=known_channel)
+    channel = Text(validate=KnownChannel())
 
 
 class CampaignPageSchema(PageSchema):

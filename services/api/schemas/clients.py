@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate
 
-from services.api.schemas.channels import known_channel
+from services.api.schemas.channels import KnownChannel
 from services.api.schemas.common import (
     EmailText,
     PageArgsSchema,
@@ -47,7 +47,7 @@ class ClientSchema(StrictSchema):
         metadata={"description": "Template variables: string keys, string/number/bool values."},
     )
     opted_out = fields.List(
-        Text(validate=known_channel),
+        Text(validate=KnownChannel()),
         validate=validate.Length(max=64),
         metadata={
             "description": "Channels the client opted out of (their unsubscribe links add to "
