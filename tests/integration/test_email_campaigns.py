@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 
 from services.api.app import create_app
 from services.api.core.unsubscribe import left_out_counts
@@ -113,9 +113,7 @@ def test_left_out_counts_say_why_recipients_were_not_materialised(engine):
     make_clients(engine, 2, first_phone=79100000000)
     with engine.begin() as conn:
         conn.execute(
-            Client.__table__.update()
-            .where(Client.phone == "+79000000000")
-            .values(opted_out=["email"])
+            update(Client).where(Client.phone == "+79000000000").values(opted_out=["email"])
         )
     campaign_id = make_campaign(engine, channel="email", subject="Hi")
     with engine.begin() as conn:
