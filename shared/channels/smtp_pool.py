@@ -166,7 +166,6 @@ class SmtpPool:
         self._idle: dict[Relay, list[Connection]] = {}
         self._open_count = 0
         self._is_closed = False
-        self.opened = 0
 
     def acquire_slot(self, timeout_s: float) -> bool:
         return self._slots.acquire(timeout=max(0.0, timeout_s))
@@ -239,8 +238,6 @@ class SmtpPool:
                     continue
                 self._rotation.recovered(relay)
                 CONNECTIONS_OPENED.inc()
-                with self._lock:
-                    self.opened += 1
                 return Connection(relay, smtp)
         except BaseException:
             with self._lock:
