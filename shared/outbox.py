@@ -127,7 +127,8 @@ def relay_once(engine: Engine, publisher: ConfirmingPublisher, batch: int) -> in
 
 BACKLOG = text(
     """
-    SELECT count(*) AS unpublished, coalesce(extract(epoch FROM now() - min(created_at)), 0) AS age_s
+    SELECT count(*) AS unpublished,
+           coalesce(extract(epoch FROM now() - min(created_at)), 0) AS age_s
       FROM outbox WHERE published_at IS NULL
     """
 )
