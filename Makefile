@@ -62,6 +62,9 @@ bench-email: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/vulture
 
 fmt: install
 	$(VENV)/bin/ruff check --fix .

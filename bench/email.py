@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import requests
 from sqlalchemy import text
@@ -25,6 +26,7 @@ from sqlalchemy import text
 from bench.harness import watch
 from deploy.stack import Stack
 from sandbox.broker import reset_vhost
+from shared.channels.base import MessengerFactory
 from shared.channels.registry import build_registry
 from shared.config import Settings
 from shared.db.engine import make_engine
@@ -106,7 +108,7 @@ def stop_sink(process: subprocess.Popen[bytes]) -> dict[str, int]:
     """Stop the sink; what it took (its readiness probe counts as one connection)."""
     process.send_signal(signal.SIGTERM)
     out, _ = process.communicate(timeout=10)
-    return json.loads(out.decode().strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return json.loads(out.decode().strip().splitlines()[-1])
 
 
 # -- raw: the messenger alone, as two senders would run it ------------------------------------
@@ -119,7 +121,7 @@ def _hammer(port: int, per_connection: int, threads: int, seconds: float, out: m
         smtp_pool_size=4,
         mail_from=MAIL_FROM,
     )
-    factory = build_registry(settings)["email"]
+    factory = cast(MessengerFactory, build_registry(settings)["email"])  # SMTP is synchronous
     deadline = time.monotonic() + seconds
     counts = [0] * threads
 

@@ -11,8 +11,9 @@ import inspect
 import multiprocessing as mp
 import threading
 import time
-from typing import Any
+from typing import Any, cast
 
+from shared.channels.base import MessengerFactory
 from shared.channels.registry import build_registry
 from shared.config import Settings
 from shared.messaging.envelopes import DeliveryItem
@@ -29,9 +30,10 @@ def _hammer(gateway_url: str, token: str, concurrency: int, seconds: float, out:
         return
     deadline = time.monotonic() + seconds
     counts = [0] * concurrency
+    sync_factory = cast(MessengerFactory, factory)
 
     def worker(slot: int) -> None:
-        messenger = factory()
+        messenger = sync_factory()
         n = 0
         while time.monotonic() < deadline:
             item = DeliveryItem(slot * 10_000_000 + n, "+79160000000", "raw", 1, 4e9)

@@ -115,7 +115,7 @@ def start_prometheus(
         )
 
 
-def is_ready(url: str, process: subprocess.Popen[bytes]) -> bool:
+def is_ready(url: str, process: subprocess.Popen[Any]) -> bool:
     """True once Prometheus answers /-/ready; RuntimeError if it has exited."""
     if process.poll() is not None:
         raise RuntimeError(f"prometheus exited with {process.returncode}")

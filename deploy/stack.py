@@ -82,7 +82,10 @@ class Stack:
         channels = self.env.get("HERALD_SENDER_CHANNELS") or os.environ.get(
             "HERALD_SENDER_CHANNELS", SENDER_CHANNELS
         )
-        extra = {"HERALD_METRICS_PORT": port, "HERALD_SENDER_CHANNELS": channels}
+        extra: dict[str, str | int] = {
+            "HERALD_METRICS_PORT": port,
+            "HERALD_SENDER_CHANNELS": channels,
+        }
         self.add(f"sender-{index + 1}", "services.sender", extra)
 
     def add(self, name: str, module: str, extra: dict[str, str | int]) -> None:

@@ -21,7 +21,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import uvicorn
 
@@ -424,7 +424,7 @@ class GatewayServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
-    def start(self, timeout_s: float = 10.0) -> GatewayServer:
+    def start(self, timeout_s: float = 10.0) -> Self:
         """Serve in a background thread; return once the socket accepts connections."""
         sock = _bind(self.host, self._requested_port)
         self.port = sock.getsockname()[1]
@@ -448,7 +448,7 @@ class GatewayServer:
         self._thread.join(timeout=10)
         self._server = self._thread = None
 
-    def __enter__(self) -> GatewayServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(

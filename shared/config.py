@@ -140,7 +140,7 @@ class Settings:
         env = dict(read_env_file(env_file or Path(".env")))
         env.update(os.environ if environ is None else environ)
 
-        defaults = {f.name: f.default for f in fields(cls)}
+        defaults: dict[str, Any] = {f.name: f.default for f in fields(cls)}
 
         def get(name: str, default: object = None) -> str:
             if default is None:

@@ -8,8 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from urllib.parse import quote, unquote, urlsplit
@@ -88,13 +87,3 @@ def configure(service: str, level: str = "INFO", secrets: Iterable[str] = ()) ->
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("pika").setLevel(logging.WARNING)
-
-
-@contextmanager
-def correlated(value: str | None) -> Iterator[None]:
-    """Log everything inside the block with this correlation id."""
-    token = correlation_id.set(value)
-    try:
-        yield
-    finally:
-        correlation_id.reset(token)

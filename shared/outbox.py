@@ -127,7 +127,8 @@ def relay_once(engine: Engine, publisher: ConfirmingPublisher, batch: int) -> in
 
 BACKLOG = text(
     """
-    SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)
+    SELECT count(*) AS unpublished,
+           coalesce(extract(epoch FROM now() - min(created_at)), 0) AS age_s
       FROM outbox WHERE published_at IS NULL
     """
 )
@@ -146,14 +147,14 @@ class OutboxBacklog(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         try:
             with self.engine.connect() as conn:
-                count, age = conn.execute(BACKLOG).one()
+                row = conn.execute(BACKLOG).one()
         except SQLAlchemyError as exc:
             # No sample rather than a wrong one; the readiness probe reports the database.
             log.warning("outbox backlog unavailable: %s", exc)
             return
         backlog, oldest = self._families()
-        backlog.add_metric([], float(count))
-        oldest.add_metric([], float(age))
+        backlog.add_metric([], float(row.unpublished))
+        oldest.add_metric([], float(row.age_s))
         yield backlog
         yield oldest
 

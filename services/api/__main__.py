@@ -7,33 +7,18 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
-from collections.abc import Callable
 from types import FrameType
-from typing import Any
 
 import waitress
-from sqlalchemy import Engine
 
 from services.api.app import create_app
-from shared import outbox
 from shared.channels.plugins import load_channel_modules
-from shared.config import Settings, service_settings
+from shared.config import service_settings
 from shared.db.engine import make_engine
 from shared.logging import configure, secrets_of
+from shared.outbox import OutboxRelay
 
 log = logging.getLogger("services.api")
-
-
-def start_relay(settings: Settings, engine: Engine) -> Any | None:
-    """Start the outbox relay thread when this build has one; None otherwise."""
-    relay_class = getattr(outbox, "OutboxRelay", None)
-    if relay_class is None:
-        log.warning("no OutboxRelay in shared.outbox: events stay in the outbox table")
-        return None
-    relay = relay_class(settings, engine)
-    relay.start()
-    return relay
 
 
 def exit_on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -46,20 +31,19 @@ def main() -> None:
     load_channel_modules(settings.channel_modules)
     configure("api", settings.log_level, secrets_of(settings))
     engine = make_engine(settings.database_url, pool_size=10)
-    relay = start_relay(settings, engine)
-    broker_ready: Callable[[], bool] | None = relay.is_broker_ready if relay else None
-    app = create_app(settings, engine, broker_ready)
+    relay = OutboxRelay(settings, engine)
+    relay.start()
+    app = create_app(settings, engine, relay.is_broker_ready)
     signal.signal(signal.SIGTERM, exit_on_signal)
     signal.signal(signal.SIGINT, exit_on_signal)
     log.info("api listening on %s:%s", settings.api_host, settings.api_port)
     try:
         waitress.serve(app, host=settings.api_host, port=settings.api_port, threads=16)
     finally:
-        if relay is not None:
-            relay.stop()
+        relay.stop()
         engine.dispose()
         log.info("api stopped")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -50,5 +50,5 @@ def watch(
         if stats["status"] in FINAL:
             if in_place:
                 print(file=out)
-            return stats  # type: ignore[no-any-return]
+            return stats
         sleep(interval_s)

@@ -24,7 +24,7 @@ def start_due(engine: Engine) -> list[int]:
     Recipients are fixed here, at the start: clients imported later do not join. Each message
     waits for its zone's send window from the start.
     """
-    started = []
+    started: list[int] = []
     while True:
         with engine.begin() as conn:
             campaign_id = lock_next_due_to_start(conn)

@@ -126,4 +126,5 @@ class ControlQueue:
         properties: BasicProperties,
         body: bytes,
     ) -> None:
-        self.held.apply(method.routing_key, body)
+        # pika's stubs make Basic.Deliver.routing_key Optional; a delivery always has one.
+        self.held.apply(method.routing_key, body)  # type: ignore[arg-type]

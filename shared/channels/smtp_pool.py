@@ -208,7 +208,6 @@ class SmtpPool:
         self._idle: dict[Relay, list[Connection]] = {}
         self._open_count = 0
         self._is_closed = False
-        self.opened = 0
 
     def acquire_slot(self, timeout_s: float) -> bool:
         return self._slots.acquire(timeout=max(0.0, timeout_s))
@@ -289,8 +288,6 @@ class SmtpPool:
             raise
         self._rotation.recovered(relay)
         CONNECTIONS_OPENED.inc()
-        with self._lock:
-            self.opened += 1
         return Connection(relay, smtp)
 
     def _discard(self, connection: Connection, *, polite: bool) -> None:

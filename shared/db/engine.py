@@ -1,30 +1,15 @@
-"""make_engine(settings), make_session_factory(engine), transaction() and database creation."""
+"""make_engine(database_url) and database creation."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.engine import make_url
 
 
 def make_engine(database_url: str, pool_size: int = 5) -> Engine:
     """An engine that survives PostgreSQL restarts (pre-ping) on the psycopg2 driver."""
     url = make_url(database_url).set(drivername="postgresql+psycopg2")
     return create_engine(url, pool_size=pool_size, max_overflow=5, pool_pre_ping=True)
-
-
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
-
-
-@contextmanager
-def transaction(engine: Engine) -> Iterator[Connection]:
-    """One connection in one transaction: committed on success, rolled back on error."""
-    with engine.begin() as conn:
-        yield conn
 
 
 def ensure_database(database_url: str) -> bool:

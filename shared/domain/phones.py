@@ -43,13 +43,3 @@ def parse_phone(raw: str) -> Phone:
         e164=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
         national_number=phonenumbers.national_significant_number(number),
     )
-
-
-def normalise_phone(raw: str) -> str:
-    """Return the E.164 form of a phone number; raise InvalidPhone if not valid."""
-    return parse_phone(raw).e164
-
-
-def derive_operator_code(raw: str) -> str:
-    """Return the operator code of a phone number: the first three national digits."""
-    return parse_phone(raw).operator_code

@@ -32,18 +32,6 @@ def plan_retry(
     return delay_ms
 
 
-def next_retry_delay_ms(
-    attempt: int,
-    delays_ms: tuple[int, ...],
-    max_attempts: int,
-    deadline: float,
-    now: float,
-) -> int | None:
-    """plan_retry's delay, or None when the item must give up for whatever reason."""
-    decision = plan_retry(attempt, delays_ms, max_attempts, deadline, now)
-    return None if isinstance(decision, GiveUp) else decision
-
-
 def deferral_delay_ms(delays_ms: tuple[int, ...], deadline: float, now: float) -> int | None:
     """Delay for an item that was not attempted (its channel is paused): the shortest tier.
 

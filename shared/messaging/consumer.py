@@ -167,10 +167,12 @@ class Consumer:
             # pika hands over every delivery it buffered in one call; after a stop they stay
             # unacked and go back to the queue when the connection closes.
             return
+        # pika's stubs make every Basic.Deliver field Optional (its constructor's defaults);
+        # the broker always sends a delivery tag and a routing key.
         delivery = Delivery(
             body=body,
-            delivery_tag=method.delivery_tag,
-            routing_key=method.routing_key,
+            delivery_tag=method.delivery_tag,  # type: ignore[arg-type]
+            routing_key=method.routing_key,  # type: ignore[arg-type]
             redelivered=bool(method.redelivered),
             headers=dict(properties.headers or {}),
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 
 from tests.support.waiting import wait_until
 
@@ -73,10 +74,7 @@ def test_two_campaigns_reach_exactly_their_recipients_once(running):
     second_expected = expected_recipients(clients, {"promo", "vip"}, set())
 
     for campaign, expected in ((first, first_expected), (second, second_expected)):
-        final = wait_until(
-            lambda c=campaign: (s := running.api.stats(c["id"]))["status"] == "completed" and s,
-            timeout=120,
-        )
+        final = wait_until(partial(running.api.completed_stats, campaign["id"]), timeout=120)
         assert final["total"] == final["sent"] == len(expected)
         assert (final["failed"], final["pending"], final["queued"]) == (0, 0, 0)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email
+import email.message
 import email.policy
 import email.utils
 import os
@@ -14,7 +15,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import requests
@@ -111,7 +112,7 @@ def email_campaign(api: ApiClient, tag: str) -> dict[str, Any]:
 
 def finished(api: ApiClient, campaign_id: int, timeout: float) -> dict[str, Any]:
     return wait_until(
-        lambda: (s := api.stats(campaign_id))["status"] in ("completed", "expired") and s,
+        lambda: s if (s := api.stats(campaign_id))["status"] in ("completed", "expired") else None,
         timeout=timeout,
     )
 
@@ -156,7 +157,8 @@ def assert_proper_email(data: bytes, to: str, client_id: int) -> None:
     assert mail["Subject"] == f"News for Reader {number} & co"
     assert email.utils.parsedate_to_datetime(mail["Date"])
     assert mail.get_content_type() == "multipart/alternative"
-    text, html = (part.get_payload(decode=True).decode().strip() for part in mail.get_payload())
+    parts = cast(list[email.message.Message], mail.get_payload())
+    text, html = (cast(bytes, part.get_payload(decode=True)).decode().strip() for part in parts)
     assert text == f"Hello Reader {number} & co, here is the news."
     assert html == f"<p>Hello <b>Reader {number} &amp; co</b></p>"
     token = mail["List-Unsubscribe"].strip("<>").rsplit("/", 1)[1]

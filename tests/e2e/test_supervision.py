@@ -11,7 +11,9 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,7 +79,7 @@ def launch(api: ApiClient, recipients: int, rate: int | None) -> int:
     clients = [{"phone": f"+7916{4000000 + i:07d}", "tags": ["s"]} for i in range(recipients)]
     assert api.import_clients(clients)["rejected"] == 0
     now = dt.datetime.now(dt.UTC)
-    body = {
+    body: dict[str, Any] = {
         "name": "supervised",
         "channel": "http",
         "text": "Hello",
@@ -104,16 +106,16 @@ def test_a_killed_sender_scheduler_and_stats_come_back_and_the_campaign_complete
 ) -> None:
     api = ApiClient(stack.api_url, WRITE_TOKEN)
     campaign_id = launch(api, RECIPIENTS, RATE)
-    delivered = lambda: gateway.stats()["deliveries"]  # noqa: E731
     before = dict(stack.pids())
+
+    def has_delivered(count: int) -> bool:
+        return gateway.stats()["deliveries"] >= count
 
     restarted = {}
     for name, after in (("sender-1", 500), ("scheduler", 2000), ("stats", 3500)):
-        wait_until(lambda after=after: delivered() >= after, timeout=60)
+        wait_until(partial(has_delivered, after), timeout=60)
         restarted[name] = kill_and_see_it_back(stack, name)
-    final = wait_until(
-        lambda: (s := api.stats(campaign_id))["status"] == "completed" and s, timeout=120
-    )
+    final = wait_until(partial(api.completed_stats, campaign_id), timeout=120)
 
     counts = gateway.stats()
     print(f"kill in turn: {counts['duplicates']} duplicates, restarts {restarted}")

@@ -173,10 +173,10 @@ class FaultRun:
         with self.engine.connect() as conn:
             return int(conn.scalar(text("SELECT count(*) FROM outbox WHERE published_at IS NULL")))
 
-    def exited(self) -> dict[str, int]:
-        """Services that are not running, with their exit codes."""
+    def exited(self) -> dict[str, int | None]:
+        """Services that are not running, with their exit codes (None: never started)."""
         return {
-            name: s.process.returncode
+            name: s.process.returncode if s.process is not None else None
             for name, s in self.stack.services.items()
             if s.process is None or s.process.poll() is not None
         }

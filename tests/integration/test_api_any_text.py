@@ -19,7 +19,7 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from flask.testing import FlaskClient
@@ -113,7 +113,7 @@ APP = create_app(
     ),
     make_engine(TEST_DATABASE_URL),
 )
-SPEC: dict[str, Any] = APP.test_client().get("/openapi.json").json
+SPEC = cast(dict[str, Any], APP.test_client().get("/openapi.json").json)
 
 
 def resolve(schema: dict[str, Any]) -> dict[str, Any]:
@@ -249,12 +249,14 @@ def send(api: FlaskClient, slot: Slot, targets: Targets, text: str) -> Sent:
     kwargs: dict[str, Any] = {}
     if slot.label.endswith("/import"):
         # A second, valid record: refusing the first must not cost it its import.
+        assert base is not None and record is not None
         records = [*(record if slot.where == "json" else base), *BASES[slot.label](targets)]
         record = records[0]
         kwargs = {"data": json.dumps(records)}
         if slot.where == "csv":
             kwargs = {"data": csv_body(records, slot.at[0], text), "content_type": "text/csv"}
     elif slot.label.startswith("POST /unsubscribe"):
+        assert record is not None
         kwargs = {"data": "&".join(f"{quoted(k)}={quoted(v)}" for k, v in record.items())}
         kwargs["content_type"] = "application/x-www-form-urlencoded"
     elif record is not None:

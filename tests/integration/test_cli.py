@@ -177,7 +177,12 @@ def test_watch_draws_progress_until_the_campaign_completes(
     output: list[str] = []
 
     watcher.start()
-    wait_until(lambda: output.append(capsys.readouterr().out) or "1/4" in "".join(output), 10)
+
+    def has_shown_progress() -> bool:
+        output.append(capsys.readouterr().out)
+        return "1/4" in "".join(output)
+
+    wait_until(has_shown_progress, 10)
     progress(engine, cid, "completed", sent=4, pending=0)
     watcher.join(timeout=10)
 
@@ -266,10 +271,12 @@ def test_dead_letters_count_and_replay_to_their_channel(
     assert "1 to deliveries/email" in replayed[1] and "1 to deliveries/http" in replayed[1]
     assert left[1] == f"1 messages in {DEAD_QUEUE}\n"
     method, properties, body = channel.basic_get(delivery_queue("http"), auto_ack=True)
+    assert properties is not None and properties.headers is not None and body is not None
     assert DeliveryBatch.decode(body).items[0].message_id == 1
     assert properties.headers["x-correlation-id"] == "c1"
     assert "x-herald-error" not in properties.headers
     assert properties.headers["x-herald-replays"] == 1
     email = channel.basic_get(delivery_queue("email"), auto_ack=True)
+    assert email[2] is not None
     assert DeliveryBatch.decode(email[2]).items[0].message_id == 2
     connection.close()

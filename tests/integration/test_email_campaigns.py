@@ -10,15 +10,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from services.api.app import create_app
-from services.api.core.unsubscribe import left_out_counts
 from services.scheduler.releaser import to_item
-from shared.db.models import Client
 from shared.db.queries.messages import DueMessage
 from shared.db.queries.scheduling import Releasable
-from shared.db.queries.statuses import materialise
-from shared.errors import NotFound
 from tests.conftest import WRITE_TOKEN
-from tests.support.factories import make_campaign, make_clients
+from tests.support.factories import make_clients
 
 AUTH = {"Authorization": f"Bearer {WRITE_TOKEN}"}
 
@@ -106,37 +102,6 @@ def test_clients_opt_outs_are_edited_through_the_api(api):
     assert replaced.json["opted_out"] == ["email"]
     assert patched.json["opted_out"] == ["http", "email"]
     assert refused.status_code == 422 and "opted_out" in refused.json["errors"]["json"]
-
-
-def test_left_out_counts_say_why_recipients_were_not_materialised(engine):
-    make_clients(engine, 3, email="has@example.com")
-    make_clients(engine, 2, first_phone=79100000000)
-    with engine.begin() as conn:
-        conn.execute(
-            Client.__table__.update()
-            .where(Client.phone == "+79000000000")
-            .values(opted_out=["email"])
-        )
-    campaign_id = make_campaign(engine, channel="email", subject="Hi")
-    with engine.begin() as conn:
-        created = materialise(conn, campaign_id)
-
-    counts = left_out_counts(engine, campaign_id)
-
-    assert created == 2
-    assert counts == {"total": 3, "no_address": 2, "opted_out": 1}
-
-
-def test_left_out_counts_of_an_http_campaign_count_only_opt_outs(engine):
-    make_clients(engine, 2)
-    campaign_id = make_campaign(engine, channel="http")
-
-    assert left_out_counts(engine, campaign_id) == {"total": 0, "no_address": 0, "opted_out": 0}
-
-
-def test_left_out_counts_of_a_missing_campaign_is_not_found(engine):
-    with pytest.raises(NotFound):
-        left_out_counts(engine, 12345)
 
 
 def test_released_items_carry_escaped_html_and_the_client_id():

@@ -108,7 +108,7 @@ def test_fail_rate_one_answers_500_and_delivers_nothing() -> None:
     ("rate", "status"), [("status_429_rate", 429), ("reject_rate", 400), ("fail_rate", 500)]
 )
 def test_each_fault_rate_answers_its_status(rate: str, status: int) -> None:
-    with FakeGateway(**{rate: 1.0}) as gateway:
+    with FakeGateway(GATEWAY_TOKEN, **{rate: 1.0}) as gateway:
         assert gateway.send(1).status_code == status
 
 

@@ -104,7 +104,7 @@ def not_befores(engine, campaign_id, status="pending"):
 
 
 def released_ids(channel):
-    ids = []
+    ids: list[int] = []
     while True:
         method, _, body = channel.basic_get(delivery_queue("http"), auto_ack=True)
         if method is None:

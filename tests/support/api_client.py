@@ -28,6 +28,11 @@ class ApiClient:
     def stats(self, campaign_id: int) -> dict[str, Any]:
         return self.request("GET", f"/campaigns/{campaign_id}/stats")
 
+    def completed_stats(self, campaign_id: int) -> dict[str, Any] | None:
+        """The campaign's stats once it has completed; None before (a wait_until predicate)."""
+        stats = self.stats(campaign_id)
+        return stats if stats["status"] == "completed" else None
+
     def pages(self, path: str, **params: Any) -> Iterator[dict[str, Any]]:
         """Every item of a keyset-paginated listing."""
         after = None

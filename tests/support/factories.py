@@ -42,7 +42,8 @@ def make_campaign(engine: Engine, **overrides: Any) -> int:
     }
     values.update(overrides)
     with engine.begin() as conn:
-        campaign_id = conn.execute(insert(Campaign).values(**values).returning(Campaign.id))
-        campaign_id = campaign_id.scalar_one()
+        campaign_id = conn.execute(
+            insert(Campaign).values(**values).returning(Campaign.id)
+        ).scalar_one()
         conn.execute(insert(CampaignProgress).values(campaign_id=campaign_id))
     return int(campaign_id)

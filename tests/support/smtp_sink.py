@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
@@ -52,7 +52,7 @@ class Received:
         return match.group(1).decode() if match else None
 
     def message(self) -> EmailMessage:
-        return email.message_from_bytes(self.data, policy=email.policy.default)  # type: ignore[return-value]
+        return email.message_from_bytes(self.data, policy=email.policy.default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,7 +229,8 @@ class SmtpSink:
         with self._lock:
             servers = list(self._live.values())
         for server in servers:
-            self._controller.loop.call_soon_threadsafe(server.transport.abort)
+            transport = cast(asyncio.Transport, server.transport)
+            self._controller.loop.call_soon_threadsafe(transport.abort)
         wait_until(lambda: not self.open_connections, timeout=5, interval=0.02)
 
     # -- what it saw ----------------------------------------------------------------------

@@ -143,11 +143,12 @@ def test_one_failed_trial_among_successes_closes_it_for_a_flaky_gateway():
 def test_results_of_calls_started_before_it_opened_do_not_count_as_trials():
     clock = FakeClock()
     breaker = CircuitBreaker(POLICY)
-    stale = [breaker.allow(clock.now) for _ in range(5)]
+    stale = [p for _ in range(5) if (p := breaker.allow(clock.now)) is not None]
     for _ in range(POLICY.min_calls):
         call(breaker, clock, is_failure=True)
     clock.advance(POLICY.open_s)
     trial = breaker.allow(clock.now)
+    assert trial is not None
 
     late = [breaker.record(p, False, clock.now) for p in stale]
     late += [breaker.record(p, True, clock.now) for p in stale]

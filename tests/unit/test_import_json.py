@@ -7,7 +7,7 @@ in markers. Records are compared with json.loads whatever sizes the body arrives
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import IO, Any, cast
 
 import pytest
 from hypothesis import given, settings
@@ -35,7 +35,7 @@ class Trickle:
 
 
 def read_all(body: bytes, sizes: list[int] | None = None) -> list[Any]:
-    return list(json_records(Trickle(body, sizes or [])))
+    return list(json_records(cast(IO[bytes], Trickle(body, sizes or []))))
 
 
 @pytest.mark.parametrize(

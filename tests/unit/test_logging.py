@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from shared.config import Settings
-from shared.logging import JsonFormatter, correlated, masked_forms, secrets_of
+from shared.logging import JsonFormatter, correlation_id, masked_forms, secrets_of
 
 
 def record(message: str, *args: object, **extra: object) -> logging.LogRecord:
@@ -37,11 +37,14 @@ def test_a_line_is_one_json_object_with_timestamp_level_service_and_context():
     assert entry["timestamp"].endswith("+00:00")
 
 
-def test_the_correlation_id_in_context_goes_on_every_line_inside_the_block():
+def test_the_correlation_id_in_context_goes_on_every_line_while_it_is_set():
     formatter = JsonFormatter("stats")
 
-    with correlated("req-123"):
+    token = correlation_id.set("req-123")
+    try:
         inside = json.loads(formatter.format(record("applied")))
+    finally:
+        correlation_id.reset(token)
     outside = json.loads(formatter.format(record("applied")))
 
     assert inside["correlation_id"] == "req-123"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.domain.phones import InvalidPhone, derive_operator_code, normalise_phone, parse_phone
+from shared.domain.phones import InvalidPhone, parse_phone
 
 
 @pytest.mark.parametrize(
@@ -19,7 +19,7 @@ from shared.domain.phones import InvalidPhone, derive_operator_code, normalise_p
     ],
 )
 def test_normalises_to_e164(raw: str, e164: str) -> None:
-    assert normalise_phone(raw) == e164
+    assert parse_phone(raw).e164 == e164
 
 
 @pytest.mark.parametrize(
@@ -27,7 +27,7 @@ def test_normalises_to_e164(raw: str, e164: str) -> None:
     [("+79123456789", "912"), ("+442079460958", "207"), ("+14155552671", "415")],
 )
 def test_operator_code_is_first_three_national_digits(raw: str, code: str) -> None:
-    assert derive_operator_code(raw) == code
+    assert parse_phone(raw).operator_code == code
 
 
 def test_parse_keeps_the_national_significant_number() -> None:

@@ -1,10 +1,16 @@
 import pytest
 
-from shared.domain.retries import GiveUp, deferral_delay_ms, next_retry_delay_ms, plan_retry
+from shared.domain.retries import GiveUp, deferral_delay_ms, plan_retry
 
 TIERS = (5_000, 30_000, 300_000)
 NOW = 1_000_000.0
 FAR = NOW + 86_400
+
+
+def next_retry_delay_ms(attempt, delays_ms, max_attempts, deadline, now):
+    """plan_retry's delay, or None when the item gives up for whatever reason."""
+    decision = plan_retry(attempt, delays_ms, max_attempts, deadline, now)
+    return None if isinstance(decision, GiveUp) else decision
 
 
 @pytest.mark.parametrize(

@@ -31,7 +31,7 @@ CAMPAIGN = {
 def errors_of(schema: Any, data: dict[str, Any]) -> dict[str, Any]:
     with pytest.raises(ValidationError) as caught:
         schema.load(data)
-    return caught.value.normalized_messages()  # type: ignore[no-any-return]
+    return caught.value.normalized_messages()
 
 
 def test_client_defaults_and_normalisation() -> None:

@@ -39,7 +39,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Stack:
 
     def fake_start(self: Stack, name: str | None = None) -> None:
         started.append(name or "all")
-        self.services[name].process = LiveProcess()  # type: ignore[index,assignment]
+        self.services[name].process = LiveProcess()  # type: ignore[assignment]
 
     monkeypatch.setattr(Stack, "start", fake_start)
     built = Stack(env={}, senders=1)

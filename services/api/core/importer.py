@@ -107,7 +107,7 @@ def buffered(stream: IO[bytes]) -> IO[bytes]:
     parser probes with read(0); a BufferedReader answers that probe itself.
     """
     if isinstance(stream, io.RawIOBase):
-        return io.BufferedReader(stream, buffer_size=64 * 1024)  # type: ignore[return-value]
+        return io.BufferedReader(stream, buffer_size=64 * 1024)
     return stream
 
 

@@ -25,7 +25,7 @@ RETRYABLE_STATUSES = frozenset(
 )
 
 
-def changed_fields(current: Mapping[str, Any], values: Mapping[str, Any]) -> list[str]:
+def changed_fields(current: Mapping[Any, Any], values: Mapping[str, Any]) -> list[str]:
     """API names of the fields whose new value differs from the stored one, sorted."""
     changed = {column for column, value in values.items() if current.get(column) != value}
     return sorted({API_FIELD.get(column, column) for column in changed})

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Engine, RowMapping
@@ -69,9 +69,7 @@ def normalised_address(channel: str, address: str) -> str:
         raise InvalidInput("the address is not valid", {"address": [str(exc)]}) from exc
 
 
-def preview_item(
-    campaign: Mapping[str, Any], address: str, client: RowMapping | None
-) -> DeliveryItem:
+def preview_item(campaign: RowMapping, address: str, client: RowMapping | None) -> DeliveryItem:
     values: dict[str, object] = {}
     if client is not None:
         values = client_values(

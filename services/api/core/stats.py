@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Connection, Engine, RowMapping, text
@@ -29,7 +28,7 @@ log = logging.getLogger(__name__)
 RATE_WINDOW_S = 10
 
 
-def figures(progress: Mapping[str, Any], recent: int) -> dict[str, Any]:
+def figures(progress: RowMapping, recent: int) -> dict[str, Any]:
     """Counts plus done, percent_done, rate_per_s and eta_s; `recent`: sent in the window."""
     total = progress["total"]
     done = sum(progress[str(status)] for status in FINAL_MESSAGE_STATUSES)

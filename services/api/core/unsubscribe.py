@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from shared.db.queries import recipients as queries
-from shared.db.queries.campaigns import get_campaign
 from shared.domain import channels
 from shared.domain.signing import OptOut, verify_unsubscribe
 from shared.errors import NotFound
@@ -56,19 +55,6 @@ def follow_link(engine: Engine, key: str, token: str) -> OptOutView:
         state = queries.opt_out_state(conn, opt_out.client_id, opt_out.channel)
     email = state["email"] if state is not None else None
     return OptOutView(opt_out.client_id, opt_out.channel, True, mask(email))
-
-
-def left_out_counts(engine: Engine, campaign_id: int) -> dict[str, int]:
-    """Clients the campaign's filter matches who have no message in it, by reason."""
-    with engine.connect() as conn:
-        if get_campaign(conn, campaign_id) is None:
-            raise NotFound(f"campaign {campaign_id} does not exist")
-        counts = queries.left_out(conn, campaign_id)
-    return {
-        "total": counts.no_address + counts.opted_out,
-        "no_address": counts.no_address,
-        "opted_out": counts.opted_out,
-    }
 
 
 def mask(email: str | None) -> str | None:

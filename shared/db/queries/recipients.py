@@ -60,12 +60,6 @@ class OptOutRecord:
     cancelled_messages: int
 
 
-@dataclass(frozen=True, slots=True)
-class LeftOut:
-    no_address: int
-    opted_out: int
-
-
 def client_by_email(conn: Connection, address: str) -> RowMapping | None:
     """The client with this e-mail (case-insensitive; the oldest if several share it)."""
     return conn.execute(CLIENT_BY_EMAIL, {"address": address}).mappings().first()
@@ -103,11 +97,3 @@ def record_left_out(conn: Connection, campaign_id: int) -> None:
     """Store who the campaign leaves out, once its recipients are fixed."""
     params = {"campaign_id": campaign_id, "address_field": address_field(conn, campaign_id)}
     conn.execute(RECORD_LEFT_OUT, params)
-
-
-def left_out(conn: Connection, campaign_id: int) -> LeftOut:
-    """How many clients the filter matches that have no message, for want of an address or
-    because they opted out of the channel."""
-    params = {"campaign_id": campaign_id, "address_field": address_field(conn, campaign_id)}
-    row = conn.execute(LEFT_OUT, params).one()
-    return LeftOut(row.no_address, row.opted_out)

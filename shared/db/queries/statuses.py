@@ -28,11 +28,17 @@ from shared.domain.text import storable_text
 class OutcomeRecord(Protocol):
     """What apply_outcomes reads of an outcome (the wire envelope has these fields)."""
 
-    message_id: int
-    status: str
-    attempt: int
-    at: float
-    error: str | None
+    # Read-only members, so a frozen dataclass satisfies the protocol.
+    @property
+    def message_id(self) -> int: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def attempt(self) -> int: ...
+    @property
+    def at(self) -> float: ...
+    @property
+    def error(self) -> str | None: ...
 
 
 # --- message moves ------------------------------------------------------------------------

@@ -8,14 +8,16 @@ import logging
 import smtplib
 import threading
 import time
+from typing import cast
 
 import pytest
 
+from shared.channels.base import MessengerFactory
 from shared.channels.registry import build_registry
 from shared.channels.smtp import smtp_factory, transact
 from shared.channels.smtp_pool import Connection, Relay, RelayRotation, parse_relays
 from shared.domain.emails import Envelope
-from shared.domain.outcomes import PERMANENT, SENT, TRANSIENT
+from shared.domain.outcomes import PERMANENT, SENT, TRANSIENT, DeliveryResult
 from shared.domain.signing import OptOut, verify_unsubscribe
 from shared.messaging.envelopes import DeliveryItem
 from tests.integration.messengers.contract import MessengerContract, _ids
@@ -221,12 +223,11 @@ def test_a_message_that_would_inject_headers_is_refused_before_the_wire(smtp_set
 
 
 def test_threads_share_a_pool_no_larger_than_its_size(smtp_settings, sink):
-    factory = build_registry(
-        dataclasses.replace(
-            smtp_settings, smtp_port=sink.port, smtp_pool_size=2, smtp_max_per_connection=1000
-        )
-    )["email"]
-    results = []
+    settings = dataclasses.replace(
+        smtp_settings, smtp_port=sink.port, smtp_pool_size=2, smtp_max_per_connection=1000
+    )
+    factory = cast(MessengerFactory, build_registry(settings)["email"])  # SMTP is synchronous
+    results: list[DeliveryResult] = []
 
     def deliver(thread: int) -> None:
         messenger = factory()  # as the dispatcher does: a messenger per delivery thread
@@ -353,7 +354,7 @@ def test_an_untrusted_certificate_sends_nothing(smtp_settings, certificate, mode
     messenger.close()
     sink.stop()
     assert result.kind == TRANSIENT
-    assert "CERTIFICATE_VERIFY_FAILED" in result.error
+    assert "CERTIFICATE_VERIFY_FAILED" in (result.error or "")
     assert sink.messages == []
 
 
@@ -374,7 +375,8 @@ class _PartlyRefusingSmtp:
 
 @pytest.mark.parametrize(("code", "kind"), [(550, PERMANENT), (450, TRANSIENT)])
 def test_a_recipient_in_the_refused_dict_is_not_sent(code, kind):
-    connection = Connection(Relay("mx", 25), _PartlyRefusingSmtp({"ann@x.org": (code, b"no")}))
+    refusing = cast(smtplib.SMTP, _PartlyRefusingSmtp({"ann@x.org": (code, b"no")}))
+    connection = Connection(Relay("mx", 25), refusing)
     envelope = Envelope("news@x.org", "ann@x.org", b"Subject: hi\r\n\r\nhi\r\n", False)
 
     result, is_reusable = transact(connection, envelope)
