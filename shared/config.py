@@ -6,14 +6,13 @@ variables win over it.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
-
-from shared.domain.throttle import ChannelLimits, parse_channel_limits
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/herald"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
@@ -70,6 +69,82 @@ def parse_tokens(spec: str) -> dict[str, str]:
             raise ConfigError(f"HERALD_API_TOKENS entries are token:read or token:write: {part!r}")
         tokens[token] = scope
     return tokens
+
+
+# Channel ceilings are read here, once: the scheduler applies them, the preview forecasts
+# with them, and both see the same values.
+@dataclass(frozen=True, slots=True)
+class ChannelLimits:
+    """A channel's ceilings: messages per second, and (count, seconds) rolling windows."""
+
+    per_second: float | None = None
+    windows: tuple[tuple[int, float], ...] = ()
+
+    @property
+    def longest_window_s(self) -> float:
+        return max((seconds for _, seconds in self.windows), default=0.0)
+
+
+RATES, WINDOWS = "CHANNEL_RATE_LIMITS", "CHANNEL_WINDOW_LIMITS"
+FORMS = {
+    RATES: "channel=messages per second above zero (http=500,email=50)",
+    WINDOWS: "channel=count/seconds, seconds above zero (email=2000/86400)",
+}
+
+
+def parse_channel_limits(rates: str, windows: str) -> dict[str, ChannelLimits]:
+    """Parse "http=500,email=50" (per second) and "email=2000/86400" (count/seconds).
+
+    The only reader of both settings. What it cannot use raises ValueError naming the
+    variable (HERALD_CHANNEL_RATE_LIMITS or HERALD_CHANNEL_WINDOW_LIMITS) and the form it wants.
+    """
+    per_second: dict[str, float] = {}
+    for name, value, entry in _entries(rates, RATES):
+        if name in per_second:
+            raise ValueError(f"HERALD_{RATES} names channel {name!r} twice: {rates!r}")
+        per_second[name] = _number(value, float, entry, RATES, inclusive=False)
+    spans: dict[str, list[tuple[int, float]]] = {}
+    for name, value, entry in _entries(windows, WINDOWS):
+        count, slash, seconds = value.partition("/")
+        if not slash:
+            raise _refused(WINDOWS, entry)
+        window = (
+            _number(count, int, entry, WINDOWS, inclusive=True),
+            _number(seconds, float, entry, WINDOWS, inclusive=False),
+        )
+        spans.setdefault(name, []).append(window)
+    return {
+        name: ChannelLimits(per_second.get(name), tuple(spans.get(name, ())))
+        for name in sorted(per_second.keys() | spans.keys())
+    }
+
+
+def _entries(spec: str, setting: str) -> list[tuple[str, str, str]]:
+    """(channel, value, the entry as written) for each comma-separated channel=value."""
+    entries = []
+    for entry in filter(None, (part.strip() for part in spec.split(","))):
+        name, equals, value = entry.partition("=")
+        if not equals or not name.strip() or not value.strip():
+            raise _refused(setting, entry)
+        entries.append((name.strip(), value.strip(), entry))
+    return entries
+
+
+def _number(
+    text: str, kind: type[int] | type[float], entry: str, setting: str, inclusive: bool
+) -> Any:
+    """A finite number not below zero (and above it unless `inclusive`)."""
+    try:
+        value = kind(text.strip())
+    except ValueError:
+        raise _refused(setting, entry) from None
+    if not math.isfinite(value) or value < 0 or (value == 0 and not inclusive):
+        raise _refused(setting, entry)
+    return value
+
+
+def _refused(setting: str, text: str) -> ValueError:
+    return ValueError(f"HERALD_{setting} entries are {FORMS[setting]}, not {text!r}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
 from services.scheduler import metrics
-from shared.config import Settings
+from shared.config import ChannelLimits, Settings
 from shared.db.queries.messages import DueMessage, count_due
 from shared.db.queries.scheduling import (
     Releasable,
@@ -34,7 +34,6 @@ from shared.domain.channels import rules_for
 from shared.domain.templates import render, render_html
 from shared.domain.throttle import (
     Bucket,
-    ChannelLimits,
     available,
     batch_size,
     fair_split,

@@ -18,9 +18,8 @@ from services.scheduler import metrics
 from services.scheduler.lifecycle import close_unsendable, finish_done, start_due
 from services.scheduler.releaser import prune_channel_releases, release_due
 from services.scheduler.windows import keep_windows
-from shared.config import Settings
+from shared.config import ChannelLimits, Settings
 from shared.db.queries.scheduling import held_campaigns
-from shared.domain.throttle import ChannelLimits
 from shared.messaging.publisher import ConfirmingPublisher
 from shared.messaging.topology import CAMPAIGNS_EXCHANGE
 

@@ -15,7 +15,10 @@ from shared.config import Settings
 
 def build_registry(settings: Settings) -> dict[str, ChannelFactory]:
     """Map each channel to its factory: blocking ones per delivery thread, async ones once."""
-    registry = {HTTP: http_gateway_factory(settings), EMAIL: smtp_factory(settings)}
+    registry: dict[str, ChannelFactory] = {
+        HTTP: http_gateway_factory(settings),
+        EMAIL: smtp_factory(settings),
+    }
     for name, module in load_channel_modules(settings.channel_modules).items():
         registry[name] = module.messenger_factory(settings)
     return registry

@@ -10,7 +10,7 @@ import datetime as dt
 import math
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 K = TypeVar("K", bound=Hashable)
 
@@ -62,83 +62,9 @@ def batch_size(rate: float | None, tick_s: float, largest: int) -> int:
     return min(largest, max(1, math.ceil(rate * tick_s)))
 
 
-@dataclass(frozen=True, slots=True)
-class ChannelLimits:
-    """A channel's ceilings: messages per second, and (count, seconds) rolling windows."""
-
-    per_second: float | None = None
-    windows: tuple[tuple[int, float], ...] = ()
-
-    @property
-    def longest_window_s(self) -> float:
-        return max((seconds for _, seconds in self.windows), default=0.0)
-
-
 def window_room(count: int, used: int) -> int:
     """What a rolling window of `count` messages still allows after `used` went out in it."""
     return max(0, count - used)
-
-
-RATES, WINDOWS = "CHANNEL_RATE_LIMITS", "CHANNEL_WINDOW_LIMITS"
-FORMS = {
-    RATES: "channel=messages per second above zero (http=500,email=50)",
-    WINDOWS: "channel=count/seconds, seconds above zero (email=2000/86400)",
-}
-
-
-def parse_channel_limits(rates: str, windows: str) -> dict[str, ChannelLimits]:
-    """Parse "http=500,email=50" (per second) and "email=2000/86400" (count/seconds).
-
-    The only reader of both settings. What it cannot use raises ValueError naming the
-    variable (HERALD_CHANNEL_RATE_LIMITS or HERALD_CHANNEL_WINDOW_LIMITS) and the form it wants.
-    """
-    per_second: dict[str, float] = {}
-    for name, value, entry in _entries(rates, RATES):
-        if name in per_second:
-            raise ValueError(f"HERALD_{RATES} names channel {name!r} twice: {rates!r}")
-        per_second[name] = _number(value, float, entry, RATES, inclusive=False)
-    spans: dict[str, list[tuple[int, float]]] = {}
-    for name, value, entry in _entries(windows, WINDOWS):
-        count, slash, seconds = value.partition("/")
-        if not slash:
-            raise _refused(WINDOWS, entry)
-        window = (
-            _number(count, int, entry, WINDOWS, inclusive=True),
-            _number(seconds, float, entry, WINDOWS, inclusive=False),
-        )
-        spans.setdefault(name, []).append(window)
-    return {
-        name: ChannelLimits(per_second.get(name), tuple(spans.get(name, ())))
-        for name in sorted(per_second.keys() | spans.keys())
-    }
-
-
-def _entries(spec: str, setting: str) -> list[tuple[str, str, str]]:
-    """(channel, value, the entry as written) for each comma-separated channel=value."""
-    entries = []
-    for entry in filter(None, (part.strip() for part in spec.split(","))):
-        name, equals, value = entry.partition("=")
-        if not equals or not name.strip() or not value.strip():
-            raise _refused(setting, entry)
-        entries.append((name.strip(), value.strip(), entry))
-    return entries
-
-
-def _number(
-    text: str, kind: type[int] | type[float], entry: str, setting: str, inclusive: bool
-) -> Any:
-    """A finite number not below zero (and above it unless `inclusive`)."""
-    try:
-        value = kind(text.strip())
-    except ValueError:
-        raise _refused(setting, entry) from None
-    if not math.isfinite(value) or value < 0 or (value == 0 and not inclusive):
-        raise _refused(setting, entry)
-    return value
-
-
-def _refused(setting: str, text: str) -> ValueError:
-    return ValueError(f"HERALD_{setting} entries are {FORMS[setting]}, not {text!r}")
 
 
 def fair_split(budget: int, wants: Mapping[K, int], turn: int = 0) -> dict[K, int]:

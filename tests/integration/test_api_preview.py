@@ -11,8 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, text
 
 from services.api.app import create_app
-from shared.config import Settings
-from shared.domain.throttle import ChannelLimits
+from shared.config import ChannelLimits, Settings
 from tests.conftest import WRITE_TOKEN
 from tests.support.factories import make_clients
 

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import select, text, update
 
 from services.scheduler.ticker import HELD_ROUTING_KEY, Ticker, publish_held
+from shared.config import ChannelLimits
 from shared.db.models import Campaign, CampaignProgress, CampaignSchedule, ChannelBucket, Message
 from shared.db.queries.statuses import apply_outcomes, materialise
-from shared.domain.throttle import ChannelLimits
 from shared.messaging.connection import connect
 from shared.messaging.envelopes import DeliveryBatch, Outcome
 from shared.messaging.publisher import ConfirmingPublisher

@@ -11,6 +11,7 @@ import datetime as dt
 import itertools
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -117,7 +118,7 @@ def seed_campaigns(engine: Engine) -> None:
             )
 
 
-def act_on_all(conn: Connection, action: str) -> None:
+def act_on_all(conn: Connection, *, action: str) -> None:
     """What the API does for an operator's action, on every campaign the action allows."""
     for row in conn.execute(text("SELECT id, status FROM campaign")).mappings().all():
         try:
@@ -154,7 +155,7 @@ CAMPAIGN_RUNS: dict[str, Callable[[Connection], Any]] = {
     "finish": statuses.finish,
     "expire_idle": statuses.expire_idle,
     "reopen": each_campaign(statuses.reopen),
-    **{action: lambda conn, a=action: act_on_all(conn, a) for action in ACTIONS},
+    **{action: partial(act_on_all, action=action) for action in ACTIONS},
 }
 
 

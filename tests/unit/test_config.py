@@ -7,8 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from shared.config import EXAMPLE_SIGNING_KEY, ConfigError, Settings, service_settings
-from shared.domain.throttle import ChannelLimits
+from shared.config import (
+    EXAMPLE_SIGNING_KEY,
+    ChannelLimits,
+    ConfigError,
+    Settings,
+    service_settings,
+)
 
 NO_FILE = Path("/nonexistent")
 

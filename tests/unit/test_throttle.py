@@ -4,13 +4,12 @@ import datetime as dt
 
 import pytest
 
+from shared.config import ChannelLimits, parse_channel_limits
 from shared.domain.throttle import (
     Bucket,
-    ChannelLimits,
     available,
     batch_size,
     fair_split,
-    parse_channel_limits,
     queue_cap,
     refill,
     take,

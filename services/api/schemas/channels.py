@@ -18,7 +18,7 @@ class KnownChannel(validate.OneOf):
     def __init__(self) -> None:
         super().__init__(())
 
-    @property  # type: ignore[override]  # read at each call, never fixed
+    @property  # read at each call, never fixed at construction
     def choices(self) -> tuple[str, ...]:
         return channels.names()
 
