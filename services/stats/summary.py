@@ -43,7 +43,7 @@ CLAIM_DAY = text(
 CAMPAIGNS_OF_WINDOW = text(
     """
     SELECT k.id, k.name, k.channel, k.status, p.total, p.sent, p.failed, p.expired,
-           p.cancelled, p.pending + p.queued
+           p.cancelled, p.pending + p.queued AS waiting
       FROM campaign k JOIN campaign_progress p ON p.campaign_id = k.id
      WHERE k.status IN ('running', 'paused')
         OR k.started_at >= :since OR k.finished_at >= :since
@@ -70,7 +70,8 @@ Deliver = Callable[[Settings, EmailMessage], None]
 
 
 def campaigns_since(conn: Connection, since: dt.datetime) -> list[CampaignLine]:
-    return [CampaignLine(*row) for row in conn.execute(CAMPAIGNS_OF_WINDOW, {"since": since})]
+    rows = conn.execute(CAMPAIGNS_OF_WINDOW, {"since": since}).mappings()
+    return [CampaignLine(**row) for row in rows]
 
 
 def render(day: dt.date, since: dt.datetime, lines: Sequence[CampaignLine]) -> tuple[str, str]:
