@@ -30,6 +30,9 @@ TABLES = (
     "outbox",
     "channel_release",
     "summary_report",
+    "notification",
+    "notification_count",
+    "template",
 )
 
 

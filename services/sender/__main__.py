@@ -1,4 +1,8 @@
-"""Composition root: messenger registry, one consumer per enabled channel, graceful drain.
+"""Composition root: messenger registry, two consumers per enabled channel, graceful drain.
+
+Each channel has a campaign lane and a priority lane (notifications), consumed on connections
+of their own with workers of their own: a notification batch never waits behind campaign
+batches for a prefetch slot, a dispatch turn or a delivery slot.
 
 SIGTERM or SIGINT stops taking batches, lets those in flight finish and be acked for up to
 DRAIN_TIMEOUT_S, then exits 0; anything still unacked is redelivered to another sender.
@@ -22,6 +26,8 @@ from services.sender.worker import RetryPolicy, Worker
 from shared import metrics
 from shared.channels.registry import build_registry
 from shared.config import Settings, service_settings
+from shared.domain.deliveries import CAMPAIGN, NOTIFICATION
+from shared.domain.throttle import priority_concurrency
 from shared.logging import configure, secrets_of
 from shared.messaging.consumer import Consumer
 from shared.messaging.topology import delivery_queue
@@ -34,11 +40,11 @@ GC_GEN0_THRESHOLD = 50_000  # allocations between collections (Python's default:
 Pairs = list[tuple[Consumer, Worker]]
 
 
-def build_consumer(settings: Settings, channel: str, worker: Worker) -> Consumer:
+def build_consumer(settings: Settings, channel: str, worker: Worker, kind: str) -> Consumer:
     return Consumer(
         settings.amqp_url,
-        f"herald-sender-{channel}",
-        delivery_queue(channel),
+        f"herald-sender-{channel}" + ("-priority" if kind == NOTIFICATION else ""),
+        delivery_queue(channel, kind),
         settings.sender_prefetch,
         settings.retry_delays_ms,
         worker.handle,
@@ -117,7 +123,13 @@ def main() -> int:
         worker = Worker(
             dispatchers, policy, control=control, max_unreported=settings.sender_concurrency
         )
-        pairs.append((build_consumer(settings, channel, worker), worker))
+        pairs.append((build_consumer(settings, channel, worker, CAMPAIGN), worker))
+        priority = Worker(
+            dispatchers,
+            policy,
+            max_unreported=priority_concurrency(settings.sender_concurrency),
+        )
+        pairs.append((build_consumer(settings, channel, priority, NOTIFICATION), priority))
 
     log.info(
         "sender consuming %s: up to %d deliveries in flight, prefetch %d batches",

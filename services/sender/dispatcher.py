@@ -31,6 +31,7 @@ from shared.channels.base import (
     MessengerFactory,
 )
 from shared.domain.outcomes import DeliveryResult, deferred, expired, held, transient
+from shared.domain.throttle import priority_concurrency
 from shared.messaging.envelopes import DeliveryItem
 
 log = logging.getLogger(__name__)
@@ -147,9 +148,15 @@ class Dispatcher:
         self._clock = clock
         threads = min(concurrency, MAX_BLOCKING_THREADS)
         self._concurrency = concurrency if self._is_async else threads
+        self._priority_concurrency = priority_concurrency(self._concurrency)
         self._threads: ThreadPoolExecutor | None = None
+        self._priority_threads: ThreadPoolExecutor | None = None
         if not self._is_async:
             self._threads = ThreadPoolExecutor(threads, thread_name_prefix=f"send-{channel}")
+            # Threads of their own too: a notification never queues behind busy campaign ones.
+            self._priority_threads = ThreadPoolExecutor(
+                self._priority_concurrency, thread_name_prefix=f"send-{channel}-priority"
+            )
         self._local = threading.local()
         self._blocking: list[Messenger] = []
         self._blocking_lock = threading.Lock()
@@ -163,29 +170,36 @@ class Dispatcher:
             target=self._loop.run_forever, name=f"loop-{channel}", daemon=True
         )
         self._thread.start()
-        self._messenger, self._slots = asyncio.run_coroutine_threadsafe(
+        self._messenger, self._slots, self._priority_slots = asyncio.run_coroutine_threadsafe(
             self._setup(), self._loop
         ).result()
 
-    async def _setup(self) -> tuple[AsyncMessenger | None, asyncio.Semaphore]:
+    async def _setup(self) -> tuple[AsyncMessenger | None, asyncio.Semaphore, asyncio.Semaphore]:
         messenger = None
         if self._is_async:
             messenger = await cast(AsyncMessengerFactory, self._factory)()
-        return messenger, asyncio.Semaphore(self._concurrency)
+        return (
+            messenger,
+            asyncio.Semaphore(self._concurrency),
+            asyncio.Semaphore(self._priority_concurrency),
+        )
 
     def dispatch(
         self,
         campaign_id: int,
         progress: BatchProgress,
         items: Sequence[DeliveryItem] | None = None,
+        *,
+        priority: bool = False,
     ) -> None:
         """Deliver these items of the batch (all by default); progress gets each result.
 
-        Safe from any thread.
+        Priority items (notifications) take slots of their own, so they never wait behind
+        campaign items queued for a slot. Safe from any thread.
         """
         items = progress.items if items is None else items
         metrics.SENDER_IN_FLIGHT.inc(len(items))
-        self._loop.call_soon_threadsafe(self._start, campaign_id, progress, items)
+        self._loop.call_soon_threadsafe(self._start, campaign_id, progress, items, priority)
 
     def close(self) -> None:
         """Finish what was dispatched, then release the messengers and stop the loop."""
@@ -193,8 +207,9 @@ class Dispatcher:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join()
         self._loop.close()
-        if self._threads is not None:
-            self._threads.shutdown(wait=True)
+        for pool in (self._threads, self._priority_threads):
+            if pool is not None:
+                pool.shutdown(wait=True)
         with self._blocking_lock:
             for messenger in self._blocking:
                 messenger.close()
@@ -207,22 +222,28 @@ class Dispatcher:
             await self._messenger.close()
 
     def _start(
-        self, campaign_id: int, progress: BatchProgress, items: Sequence[DeliveryItem]
+        self,
+        campaign_id: int,
+        progress: BatchProgress,
+        items: Sequence[DeliveryItem],
+        priority: bool,
     ) -> None:
         for item in items:
-            task = self._loop.create_task(self._deliver(campaign_id, item, progress))
+            task = self._loop.create_task(self._deliver(campaign_id, item, progress, priority))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _deliver(self, campaign_id: int, item: DeliveryItem, progress: BatchProgress) -> None:
-        async with self._slots:
+    async def _deliver(
+        self, campaign_id: int, item: DeliveryItem, progress: BatchProgress, priority: bool
+    ) -> None:
+        async with self._priority_slots if priority else self._slots:
             if not progress.hand_over(item):
                 # Its batch will come again (the session holding it is gone): sending it now
                 # would only send it twice. The slot goes to the next item at once.
                 self._abandoned.inc()
                 metrics.SENDER_IN_FLIGHT.dec()
                 return
-            result = await self._attempt(campaign_id, item)
+            result = await self._attempt(campaign_id, item, priority)
         self._deliveries[result.kind].inc()
         metrics.SENDER_IN_FLIGHT.dec()
         try:
@@ -231,7 +252,9 @@ class Dispatcher:
             # Nothing else would ever see this error: the task's result is never read.
             log.exception("finishing a %s batch failed", self.channel)
 
-    async def _attempt(self, campaign_id: int, item: DeliveryItem) -> DeliveryResult:
+    async def _attempt(
+        self, campaign_id: int, item: DeliveryItem, priority: bool = False
+    ) -> DeliveryResult:
         # Checked here, right before the hand-over: the item may have waited for a slot.
         if self._clock() >= item.deadline:
             return expired()
@@ -242,7 +265,7 @@ class Dispatcher:
             return deferred()
         started = time.perf_counter()
         try:
-            result = await self._send(item)
+            result = await self._send(item, priority)
         except Exception as exc:
             # A messenger must not raise; if one does, the batch still completes and the
             # item comes back through a retry tier instead of holding the delivery unacked.
@@ -252,10 +275,11 @@ class Dispatcher:
         self._breaker.record(permit, result)
         return result
 
-    async def _send(self, item: DeliveryItem) -> DeliveryResult:
+    async def _send(self, item: DeliveryItem, priority: bool) -> DeliveryResult:
         if self._messenger is not None:
             return await self._messenger.send(item)
-        return await self._loop.run_in_executor(self._threads, self._send_blocking, item)
+        pool = self._priority_threads if priority else self._threads
+        return await self._loop.run_in_executor(pool, self._send_blocking, item)
 
     def _send_blocking(self, item: DeliveryItem) -> DeliveryResult:
         messenger: Messenger | None = getattr(self._local, "messenger", None)

@@ -29,6 +29,7 @@ from services.sender.control import ControlQueue
 from services.sender.dispatcher import BatchProgress, Dispatcher, Results
 from services.sender.kept import KeptResults
 from shared import metrics
+from shared.domain.deliveries import NOTIFICATION
 from shared.domain.outcomes import DEFERRED, EXPIRED, HELD, SENT, TRANSIENT, DeliveryResult
 from shared.domain.retries import GiveUp, deferral_delay_ms, plan_retry
 from shared.messaging.consumer import Delivery, Session
@@ -44,6 +45,7 @@ from shared.messaging.topology import (
     DEAD_EXCHANGE,
     OUTCOMES_EXCHANGE,
     RETRY_EXCHANGE,
+    lane_key,
     retry_routing_key,
 )
 
@@ -265,7 +267,10 @@ class Worker:
             flight.progress.started = now
             flight.partial_at = now + PARTIAL_AFTER_S
             dispatcher = self._dispatchers[flight.batch.channel]
-            dispatcher.dispatch(flight.batch.campaign_id, flight.progress, flight.to_send)
+            priority = flight.batch.kind == NOTIFICATION
+            dispatcher.dispatch(
+                flight.batch.campaign_id, flight.progress, flight.to_send, priority=priority
+            )
             flight.to_send = ()
 
     def _is_short_of_room(self) -> bool:
@@ -354,16 +359,18 @@ class Worker:
         headers = _headers(delivery, batch)
         publisher = session.publisher
         if plan.outcomes:
-            body = OutcomeBatch(batch.campaign_id, tuple(plan.outcomes)).encode()
+            body = OutcomeBatch(batch.campaign_id, tuple(plan.outcomes), batch.kind).encode()
             publisher.publish(OUTCOMES_EXCHANGE, f"outcome.{batch.channel}", body, headers)
         for delay_ms, items in sorted(plan.retries.items()):
-            body = DeliveryBatch(batch.campaign_id, batch.channel, tuple(items)).encode()
-            key = retry_routing_key(batch.channel, delay_ms)
+            body = replace(batch, items=tuple(items)).encode()
+            key = retry_routing_key(batch.channel, delay_ms, batch.kind)
             publisher.publish(RETRY_EXCHANGE, key, body, headers)
         if plan.dead:
-            body = DeliveryBatch(batch.campaign_id, batch.channel, tuple(plan.dead)).encode()
+            body = replace(batch, items=tuple(plan.dead)).encode()
             error = (plan.last_error or "")[:MAX_ERROR_HEADER_CHARS]
-            publisher.publish(DEAD_EXCHANGE, batch.channel, body, {**headers, ERROR_HEADER: error})
+            # Parked under its lane's key, so a replay puts it back where it came from.
+            key = lane_key(batch.channel, batch.kind)
+            publisher.publish(DEAD_EXCHANGE, key, body, {**headers, ERROR_HEADER: error})
             log.info("%d %s items dead-lettered: %s", len(plan.dead), batch.channel, error)
 
 

@@ -15,18 +15,21 @@ from yarl import URL
 from shared.config import Settings
 from shared.domain.deliveries import DeliveryItem
 from shared.domain.outcomes import DeliveryResult, classify_http, connection_failed, timed_out
+from shared.domain.throttle import priority_concurrency
 
 CHANNEL = "http"
 CONNECT_TIMEOUT_CAP_S = 5.0
 
 
 def make_session(settings: Settings) -> aiohttp.ClientSession:
-    """One keep-alive pool to the gateway, as wide as the dispatcher's in-flight limit.
+    """One keep-alive pool to the gateway, as wide as the dispatcher's in-flight limits.
 
     Call it on the event loop that will use it.
     """
     timeout_s = settings.gateway_timeout_s
-    connector = aiohttp.TCPConnector(limit=settings.sender_concurrency, limit_per_host=0)
+    # Campaign and notification slots both: a notification never waits for a connection.
+    width = settings.sender_concurrency + priority_concurrency(settings.sender_concurrency)
+    connector = aiohttp.TCPConnector(limit=width, limit_per_host=0)
     return aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(

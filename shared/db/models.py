@@ -1,4 +1,4 @@
-"""SQLAlchemy 2.0 typed declarative tables: Client, Campaign, CampaignProgress, Message, Outbox.
+"""SQLAlchemy 2.0 typed declarative tables: clients, campaigns, messages, notifications, outbox.
 
 The schema is owned by the alembic migrations; these classes mirror it for typed queries.
 """
@@ -84,6 +84,10 @@ class Campaign(Base):
     window_start: Mapped[dt.time | None] = mapped_column(Time)
     window_end: Mapped[dt.time | None] = mapped_column(Time)
     rate_limit: Mapped[int | None] = mapped_column(Integer)
+    # The stored template its texts were copied from when it was created, if any.
+    template: Mapped[str | None] = mapped_column(
+        String(100), ForeignKey("template.name", ondelete="SET NULL")
+    )
     status: Mapped[str] = mapped_column(String(16), server_default=sql("'scheduled'"))
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
     updated_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
@@ -151,6 +155,84 @@ class Message(Base):
     )
 
 
+class Template(Base):
+    """A stored text, named by campaigns and notifications; they copy it when created."""
+
+    __tablename__ = "template"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
+    updated_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
+
+
+class Notification(Base):
+    """One message an application asked for, rendered and addressed when it was accepted.
+
+    Its id comes from the message sequence: ids are unique across messages and notifications.
+    """
+
+    __tablename__ = "notification"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger, primary_key=True, server_default=sql("nextval('message_id_seq')")
+    )
+    channel: Mapped[str] = mapped_column(String(16))
+    client_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("client.id", ondelete="SET NULL")
+    )
+    address: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)
+    template: Mapped[str | None] = mapped_column(
+        String(100), ForeignKey("template.name", ondelete="SET NULL")
+    )
+    status: Mapped[str] = mapped_column(String(16), server_default=sql("'queued'"))
+    attempts: Mapped[int] = mapped_column(Integer, server_default=sql("0"))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    not_before: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    expires_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    # Set when the scheduler handed it to the priority lane; it stays queued until its outcome.
+    released_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
+    updated_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
+    sent_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+
+    __table_args__ = (
+        Index(
+            "ix_notification_due",
+            "channel",
+            sql("coalesce(not_before, '-infinity'::timestamptz)"),
+            "id",
+            postgresql_where=sql("status = 'queued' AND released_at IS NULL"),
+        ),
+        Index(
+            "uq_notification_idempotency_key",
+            "idempotency_key",
+            unique=True,
+            postgresql_where=sql("idempotency_key IS NOT NULL"),
+        ),
+        Index("ix_notification_status_id", "status", "id"),
+        Index("ix_notification_client_id", "client_id"),
+    )
+
+
+class NotificationCount(Base):
+    """Notifications by channel and status, kept equal to count(*) by a trigger."""
+
+    __tablename__ = "notification_count"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger, server_default=sql("0"))
+
+
 class Outbox(Base):
     __tablename__ = "outbox"
 
@@ -176,6 +258,8 @@ class ChannelRelease(Base):
     channel: Mapped[str] = mapped_column(String(16))
     released_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
     count: Mapped[int] = mapped_column(Integer)
+    # Which lane released them: "campaign" or "notification".
+    kind: Mapped[str] = mapped_column(String(16), server_default=sql("'campaign'"))
 
     __table_args__ = (Index("ix_channel_release_channel_released_at", "channel", "released_at"),)
 

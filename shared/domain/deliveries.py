@@ -7,6 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# What a batch carries: a campaign's messages, or notifications (the priority lane).
+CAMPAIGN = "campaign"
+NOTIFICATION = "notification"
+KINDS = (CAMPAIGN, NOTIFICATION)
+
 
 @dataclass(frozen=True, slots=True)
 class DeliveryItem:
@@ -14,7 +19,7 @@ class DeliveryItem:
     address: str
     text: str
     attempt: int
-    deadline: float  # epoch seconds: campaign ends_at
+    deadline: float  # epoch seconds: the campaign's ends_at, a notification's expires_at
     subject: str | None = None
     html: str | None = None  # e-mail: the rendered HTML alternative
     client_id: int | None = None  # e-mail: whom the unsubscribe link names

@@ -1,4 +1,4 @@
-"""Every status a message or a campaign can have, and every move between them, as data.
+"""Every status a message, a notification or a campaign can have, and every move, as data.
 
 This is the one place the rules live: `shared/db/queries/statuses.py` has one named statement
 per move below (a test holds the two to each other), the database refuses a status not listed
@@ -31,11 +31,22 @@ class MessageStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class NotificationStatus(StrEnum):
+    """A notification waits `queued` (released to a sender or not) until its outcome."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
 # What a sender reports of an item: a final status, or "held" (not sent, its campaign paused).
 OUTCOME_STATUSES = ("sent", "failed", "expired", "held")
 # A message still on its way: a campaign with none of these left is over.
 OPEN_MESSAGE_STATUSES = frozenset({MessageStatus.PENDING, MessageStatus.QUEUED})
 FINAL_MESSAGE_STATUSES = frozenset(MessageStatus) - OPEN_MESSAGE_STATUSES
+FINAL_NOTIFICATION_STATUSES = frozenset(NotificationStatus) - {NotificationStatus.QUEUED}
 # Campaigns the scheduler still works on; the others send nothing more.
 ACTIVE_CAMPAIGN_STATUSES = frozenset({CampaignStatus.RUNNING, CampaignStatus.PAUSED})
 FINAL_CAMPAIGN_STATUSES = frozenset(
@@ -84,6 +95,22 @@ MESSAGE_MOVES: Mapping[str, Move] = {
         # The client was deleted or opted out of the channel.
         _move("cancel_client_pending", {M.PENDING}, {M.CANCELLED}, "api"),
         _move("requeue_failed", {M.FAILED}, {M.PENDING}, "api"),
+    )
+}
+
+N = NotificationStatus
+NOTIFICATION_MOVES: Mapping[str, Move] = {
+    move.name: move
+    for move in (
+        _move("accept", set(), {N.QUEUED}, "api"),
+        # Handed to the priority lane: still queued, with released_at set.
+        _move("release_notifications", {N.QUEUED}, {N.QUEUED}, "scheduler"),
+        # "held" never reaches a notification: only campaigns are paused.
+        _move("apply_notification_outcomes", {N.QUEUED}, {N.SENT, N.FAILED, N.EXPIRED}, "stats"),
+        # Not released before its expires_at: it never will be.
+        _move("expire_notifications", {N.QUEUED}, {N.EXPIRED}, "scheduler"),
+        # Only while not yet released: once with a sender it is on its way.
+        _move("cancel_notification", {N.QUEUED}, {N.CANCELLED}, "api"),
     )
 }
 

@@ -62,6 +62,11 @@ def batch_size(rate: float | None, tick_s: float, largest: int) -> int:
     return min(largest, max(1, math.ceil(rate * tick_s)))
 
 
+def priority_concurrency(concurrency: int) -> int:
+    """Delivery slots a sender keeps for notifications beside its campaign slots."""
+    return max(4, concurrency // 4)
+
+
 def window_room(count: int, used: int) -> int:
     """What a rolling window of `count` messages still allows after `used` went out in it."""
     return max(0, count - used)

@@ -1,5 +1,7 @@
 """CampaignEvent, DeliveryBatch/Item, OutcomeBatch: encode() to JSON bytes, decode() or DecodeError.
 
+Delivery and outcome batches carry a kind: a campaign's messages or notifications.
+
 A body that does not decode is poison: the consumer dead-letters it at once.
 """
 
@@ -9,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from shared.domain.deliveries import DeliveryItem
+from shared.domain.deliveries import CAMPAIGN, KINDS, DeliveryItem
 from shared.domain.statuses import OUTCOME_STATUSES
 
 VERSION = 1
@@ -75,11 +77,20 @@ def decode_item(data: Any) -> DeliveryItem:
     )
 
 
+def _kind(data: dict[str, Any]) -> str:
+    # Bodies written before notifications existed have no kind: they are campaign batches.
+    kind = data.get("kind", CAMPAIGN)
+    if kind not in KINDS:
+        raise DecodeError(f"unknown batch kind {kind!r}")
+    return str(kind)
+
+
 @dataclass(frozen=True, slots=True)
 class DeliveryBatch:
-    campaign_id: int
+    campaign_id: int  # 0 for notifications
     channel: str
     items: tuple[DeliveryItem, ...]
+    kind: str = CAMPAIGN
 
     def encode(self) -> bytes:
         return json.dumps(
@@ -87,6 +98,7 @@ class DeliveryBatch:
                 "v": VERSION,
                 "campaign_id": self.campaign_id,
                 "channel": self.channel,
+                "kind": self.kind,
                 "items": [asdict(item) for item in self.items],
             }
         ).encode()
@@ -99,6 +111,7 @@ class DeliveryBatch:
             campaign_id=_field(data, "campaign_id", int),
             channel=_field(data, "channel", str),
             items=tuple(decode_item(item) for item in items),
+            kind=_kind(data),
         )
 
 
@@ -131,14 +144,16 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class OutcomeBatch:
-    campaign_id: int
+    campaign_id: int  # 0 for notifications
     outcomes: tuple[Outcome, ...]
+    kind: str = CAMPAIGN
 
     def encode(self) -> bytes:
         return json.dumps(
             {
                 "v": VERSION,
                 "campaign_id": self.campaign_id,
+                "kind": self.kind,
                 "outcomes": [asdict(o) for o in self.outcomes],
             }
         ).encode()
@@ -150,4 +165,5 @@ class OutcomeBatch:
         return cls(
             campaign_id=_field(data, "campaign_id", int),
             outcomes=tuple(Outcome.from_dict(o) for o in outcomes),
+            kind=_kind(data),
         )

@@ -12,6 +12,7 @@ from typing import Any
 from pika.adapters.blocking_connection import BlockingChannel
 
 from shared.domain import channels
+from shared.domain.deliveries import CAMPAIGN, KINDS, NOTIFICATION
 
 CAMPAIGNS_EXCHANGE = "campaigns"
 DELIVERIES_EXCHANGE = "deliveries"
@@ -24,16 +25,25 @@ OUTCOMES_QUEUE = "stats.outcomes"
 DEAD_QUEUE = "deliver.dead"
 
 
-def delivery_queue(channel: str) -> str:
-    return f"deliver.{channel}"
+def lane_key(channel: str, kind: str = CAMPAIGN) -> str:
+    """A lane's routing key on the deliveries exchange: notifications have a lane of their own.
+
+    Quorum queues (3.10) have no message priorities, so the priority lane is its own queues,
+    which senders consume on connections of their own and never behind campaign batches.
+    """
+    return f"{channel}.priority" if kind == NOTIFICATION else channel
 
 
-def retry_queue(channel: str, delay_ms: int) -> str:
-    return f"deliver.{channel}.retry.{delay_ms // 1000}s"
+def delivery_queue(channel: str, kind: str = CAMPAIGN) -> str:
+    return f"deliver.{lane_key(channel, kind)}"
 
 
-def retry_routing_key(channel: str, delay_ms: int) -> str:
-    return f"{channel}.{delay_ms}"
+def retry_queue(channel: str, delay_ms: int, kind: str = CAMPAIGN) -> str:
+    return f"deliver.{lane_key(channel, kind)}.retry.{delay_ms // 1000}s"
+
+
+def retry_routing_key(channel: str, delay_ms: int, kind: str = CAMPAIGN) -> str:
+    return f"{lane_key(channel, kind)}.{delay_ms}"
 
 
 # What a sender must hear about at once: whether a campaign's items may still start.
@@ -101,29 +111,37 @@ def build_topology(retry_delays_ms: tuple[int, ...]) -> tuple[list[Exchange], li
         Queue(DEAD_QUEUE, ((DEAD_EXCHANGE, ""),), dict(QUORUM)),
     ]
     for channel in channels.names():
+        for kind in KINDS:
+            queues.extend(_lane_queues(channel, kind, retry_delays_ms))
+    return exchanges, queues
+
+
+def _lane_queues(channel: str, kind: str, retry_delays_ms: tuple[int, ...]) -> list[Queue]:
+    """A lane's delivery queue and its retry tiers, which lead back to it."""
+    key = lane_key(channel, kind)
+    queues = [
+        Queue(
+            delivery_queue(channel, kind),
+            ((DELIVERIES_EXCHANGE, key),),
+            {**DELIVERY_QUORUM, "x-dead-letter-exchange": DEAD_EXCHANGE},
+        )
+    ]
+    for delay_ms in retry_delays_ms:
+        # A fixed TTL per tier: quorum queues expire only at the head, so mixed
+        # per-message delays in one queue would wait behind the longest.
         queues.append(
             Queue(
-                delivery_queue(channel),
-                ((DELIVERIES_EXCHANGE, channel),),
-                {**DELIVERY_QUORUM, **dead_letter_to_parking},
+                retry_queue(channel, delay_ms, kind),
+                ((RETRY_EXCHANGE, retry_routing_key(channel, delay_ms, kind)),),
+                {
+                    **QUORUM,
+                    "x-message-ttl": delay_ms,
+                    "x-dead-letter-exchange": DELIVERIES_EXCHANGE,
+                    "x-dead-letter-routing-key": key,
+                },
             )
         )
-        for delay_ms in retry_delays_ms:
-            # A fixed TTL per tier: quorum queues expire only at the head, so mixed
-            # per-message delays in one queue would wait behind the longest.
-            queues.append(
-                Queue(
-                    retry_queue(channel, delay_ms),
-                    ((RETRY_EXCHANGE, retry_routing_key(channel, delay_ms)),),
-                    {
-                        **QUORUM,
-                        "x-message-ttl": delay_ms,
-                        "x-dead-letter-exchange": DELIVERIES_EXCHANGE,
-                        "x-dead-letter-routing-key": channel,
-                    },
-                )
-            )
-    return exchanges, queues
+    return queues
 
 
 def declare_all(channel: BlockingChannel, retry_delays_ms: tuple[int, ...]) -> None:

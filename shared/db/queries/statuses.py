@@ -1,16 +1,18 @@
-"""Every statement that moves a message's or a campaign's status: one per move, named after it.
+"""Every statement that moves a message's, a notification's or a campaign's status, one per move.
 
 The moves themselves (which status may become which, and who makes the move) are data in
-`shared/domain/statuses.py`; `MESSAGE_STATEMENTS` and `CAMPAIGN_STATEMENTS` below map each
-move to its statement, and a test holds the two to each other. No statement here touches
-campaign_progress: the database's trigger moves the counters with every status (migration
-0005), so they equal count(*) by status whatever statement ran.
+`shared/domain/statuses.py`; `MESSAGE_STATEMENTS`, `NOTIFICATION_STATEMENTS` and
+`CAMPAIGN_STATEMENTS` below map each move to its statement, and a test holds them to each
+other. No statement here touches a counter: the database's triggers move campaign_progress and
+notification_count with every status (migrations 0005, 0006), so they equal count(*) by status
+whatever statement ran.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import bindparam, text
@@ -21,7 +23,14 @@ from sqlalchemy.types import BigInteger, Float, Integer, Text
 from shared.db.queries.audience import MATCHES_FILTER, REACHABLE, address_field
 from shared.db.queries.campaigns import insert_campaign
 from shared.db.queries.messages import DUE, DueMessage
-from shared.domain.statuses import ACTIONS, CampaignStatus
+from shared.db.queries.notifications import (
+    Accepted,
+    NewNotification,
+    existing_by_key,
+    forget_stale_keys,
+    wake_releaser,
+)
+from shared.domain.statuses import ACTIONS, CampaignStatus, NotificationStatus
 from shared.domain.text import storable_text
 
 
@@ -239,6 +248,182 @@ def requeue_failed(conn: Connection, campaign_id: int) -> int:
     return conn.execute(REQUEUE_FAILED, {"campaign_id": campaign_id}).rowcount
 
 
+# --- notification moves -------------------------------------------------------------------
+
+ALLOCATE_IDS = text("SELECT nextval('message_id_seq') FROM generate_series(1, :n)")
+
+# Ids are drawn first, so each input row knows its id whether or not its key let it in.
+ACCEPT = text(
+    """
+    INSERT INTO notification (id, channel, client_id, address, subject, text, html, template,
+                              not_before, expires_at, idempotency_key, request_hash)
+    SELECT * FROM unnest(:ids, :channels, :client_ids, :addresses, :subjects, :texts, :htmls,
+                         :templates, :not_befores, :expires, :keys, :hashes)
+    ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING id
+    """
+).bindparams(
+    bindparam("ids", type_=ARRAY(BigInteger)),
+    bindparam("channels", type_=ARRAY(Text)),
+    bindparam("client_ids", type_=ARRAY(BigInteger)),
+    bindparam("addresses", type_=ARRAY(Text)),
+    bindparam("subjects", type_=ARRAY(Text)),
+    bindparam("texts", type_=ARRAY(Text)),
+    bindparam("htmls", type_=ARRAY(Text)),
+    bindparam("templates", type_=ARRAY(Text)),
+    bindparam("not_befores", type_=ARRAY(TIMESTAMP(timezone=True))),
+    bindparam("expires", type_=ARRAY(TIMESTAMP(timezone=True))),
+    bindparam("keys", type_=ARRAY(Text)),
+    bindparam("hashes", type_=ARRAY(Text)),
+)
+
+RELEASE_NOTIFICATIONS = text(
+    """
+    WITH due AS (
+        SELECT id FROM notification
+         WHERE channel = :channel AND status = 'queued' AND released_at IS NULL
+           AND coalesce(not_before, '-infinity'::timestamptz) <= now() AND expires_at > now()
+         ORDER BY coalesce(not_before, '-infinity'::timestamptz), id
+         LIMIT :limit
+         FOR UPDATE SKIP LOCKED
+    )
+    UPDATE notification n SET released_at = now(), updated_at = now()
+      FROM due
+     WHERE n.id = due.id
+    RETURNING n.id, n.address, n.text, n.subject, n.html, n.expires_at
+    """
+)
+
+# As for messages: only a notification not yet final takes an outcome, so a duplicate or a
+# replayed outcome changes nothing.
+APPLY_NOTIFICATION_OUTCOMES = text(
+    """
+    WITH v AS (
+        SELECT * FROM unnest(:ids, :statuses, :attempts, :errors, :ats)
+               AS v(id, status, attempt, error, at)
+    ), locked AS (
+        SELECT n.id FROM notification n
+         WHERE n.id = ANY(:ids) AND n.status = 'queued'
+         ORDER BY n.id
+           FOR UPDATE
+    )
+    UPDATE notification n
+       SET status = v.status, attempts = v.attempt, last_error = v.error,
+           sent_at = CASE WHEN v.status = 'sent' THEN to_timestamp(v.at) END,
+           updated_at = now()
+      FROM v JOIN locked ON locked.id = v.id
+     WHERE n.id = v.id
+    """
+).bindparams(
+    bindparam("ids", type_=ARRAY(BigInteger)),
+    bindparam("statuses", type_=ARRAY(Text)),
+    bindparam("attempts", type_=ARRAY(Integer)),
+    bindparam("errors", type_=ARRAY(Text)),
+    bindparam("ats", type_=ARRAY(Float)),
+)
+
+EXPIRED_UNSENT = "not released before expires_at (send window shut or channel ceiling reached)"
+EXPIRE_NOTIFICATIONS = text(
+    """
+    UPDATE notification SET status = 'expired', last_error = :error, updated_at = now()
+     WHERE status = 'queued' AND released_at IS NULL AND expires_at <= now()
+    """
+)
+
+CANCEL_NOTIFICATION = text(
+    """
+    UPDATE notification SET status = 'cancelled', updated_at = now()
+     WHERE id = :id AND status = 'queued' AND released_at IS NULL
+    RETURNING id
+    """
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ReleasedNotification:
+    id: int
+    address: str
+    text: str
+    subject: str | None
+    html: str | None
+    expires_at: dt.datetime
+
+
+def accept_notifications(conn: Connection, rows: Sequence[NewNotification]) -> list[Accepted]:
+    """Store new notifications queued, one statement for all; one result per row, in order.
+
+    A row whose idempotency key (within its 24 hours) names an earlier notification is not
+    stored again: its result is the earlier one, a conflict if the request differed. Two
+    requests racing with one key meet at the unique index, so only one row is ever written.
+    """
+    if not rows:
+        return []
+    keys = [r.idempotency_key for r in rows if r.idempotency_key]
+    forget_stale_keys(conn, keys)
+    ids = list(conn.execute(ALLOCATE_IDS, {"n": len(rows)}).scalars())
+    params = {
+        "ids": ids,
+        "channels": [r.channel for r in rows],
+        "client_ids": [r.client_id for r in rows],
+        "addresses": [r.address for r in rows],
+        "subjects": [r.subject for r in rows],
+        "texts": [r.text for r in rows],
+        "htmls": [r.html for r in rows],
+        "templates": [r.template for r in rows],
+        "not_befores": [r.not_before for r in rows],
+        "expires": [r.expires_at for r in rows],
+        "keys": [r.idempotency_key for r in rows],
+        "hashes": [r.request_hash for r in rows],
+    }
+    inserted = set(conn.execute(ACCEPT, params).scalars())
+    refused_keys = [r.idempotency_key for r, i in zip(rows, ids, strict=True) if i not in inserted]
+    earlier = existing_by_key(conn, [k for k in refused_keys if k])
+    results = []
+    for row, new_id in zip(rows, ids, strict=True):
+        if new_id in inserted:
+            results.append(Accepted(new_id, str(NotificationStatus.QUEUED), is_new=True))
+            continue
+        # Refused rows are those whose key an earlier notification holds.
+        found = earlier[row.idempotency_key or ""]
+        conflict = found["request_hash"] != row.request_hash
+        results.append(Accepted(found["id"], found["status"], False, is_conflict=conflict))
+    if inserted:
+        wake_releaser(conn)
+    return results
+
+
+def release_notifications(conn: Connection, channel: str, limit: int) -> list[ReleasedNotification]:
+    """Mark up to `limit` due notifications of the channel released; returns them in id order."""
+    rows = conn.execute(RELEASE_NOTIFICATIONS, {"channel": channel, "limit": limit}).mappings()
+    return sorted((ReleasedNotification(**row) for row in rows), key=lambda n: n.id)
+
+
+def apply_notification_outcomes(conn: Connection, outcomes: Sequence[OutcomeRecord]) -> int:
+    """Record final outcomes of queued notifications in one statement; returns how many."""
+    # "held" is for paused campaigns and never names a notification.
+    final = [o for o in outcomes if o.status != "held"]
+    if not final:
+        return 0
+    params = {
+        "ids": [o.message_id for o in final],
+        "statuses": [o.status for o in final],
+        "attempts": [o.attempt for o in final],
+        "errors": [None if o.error is None else storable_text(o.error) for o in final],
+        "ats": [o.at for o in final],
+    }
+    return conn.execute(APPLY_NOTIFICATION_OUTCOMES, params).rowcount
+
+
+def expire_notifications(conn: Connection) -> int:
+    """Expire queued notifications not released before their expires_at; returns how many."""
+    return conn.execute(EXPIRE_NOTIFICATIONS, {"error": EXPIRED_UNSENT}).rowcount
+
+
+def cancel_notification(conn: Connection, notification_id: int) -> bool:
+    """Cancel a queued notification not yet released; whether it was."""
+    return conn.execute(CANCEL_NOTIFICATION, {"id": notification_id}).first() is not None
+
+
 # --- campaign moves -----------------------------------------------------------------------
 
 START = text(
@@ -323,6 +508,13 @@ MESSAGE_STATEMENTS: Mapping[str, Callable[..., Any]] = {
     "expire_late": expire_late,
     "cancel_client_pending": cancel_client_pending,
     "requeue_failed": requeue_failed,
+}
+NOTIFICATION_STATEMENTS: Mapping[str, Callable[..., Any]] = {
+    "accept": accept_notifications,
+    "release_notifications": release_notifications,
+    "apply_notification_outcomes": apply_notification_outcomes,
+    "expire_notifications": expire_notifications,
+    "cancel_notification": cancel_notification,
 }
 CAMPAIGN_STATEMENTS: Mapping[str, Callable[..., Any]] = {
     "create": insert_campaign,  # scheduled: the column's default
