@@ -8,7 +8,9 @@ COPY services ./services
 COPY sandbox ./sandbox
 COPY deploy ./deploy
 COPY bench ./bench
-RUN pip install . && useradd --system --uid 10001 --home-dir /app herald
+# `herald notify` sends through the SDK.
+COPY sdk/python ./sdk/python
+RUN pip install . ./sdk/python && useradd --system --uid 10001 --home-dir /app herald
 # Nothing in the image needs root at run time.
 USER herald
 EXPOSE 8000 9100

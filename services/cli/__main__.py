@@ -1,4 +1,4 @@
-"""argparse entry point: `herald clients|campaigns|dead-letters ...`; errors exit non-zero.
+"""argparse entry point: `herald clients|campaigns|dead-letters|notify ...`; errors exit non-zero.
 
 Configuration: HERALD_API_URL (default http://127.0.0.1:8000), HERALD_API_TOKEN or the
 first token of HERALD_API_TOKENS, HERALD_AMQP_URL; the environment wins over `.env`.
@@ -12,7 +12,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from services.cli import campaigns, deadletters
+from herald_client import HeraldClient
+from services.cli import campaigns, deadletters, notify
 from services.cli.client import Api, ApiError, CliError, flatten
 from services.cli.config import CliConfig
 from services.cli.progress import watch
@@ -49,6 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_argument(
         "--limit", type=positive, help="at most this many (default: all parked now)"
+    )
+
+    notify.add_arguments(
+        groups.add_parser(
+            "notify",
+            help="send one notification and follow it until it is final",
+            description="Print its id, then its status until final. Exit 0 once sent, 1 if it "
+            "failed, expired or was cancelled, 2 if the API refused it.",
+        )
     )
     return parser
 
@@ -110,6 +120,9 @@ def run(args: argparse.Namespace, config: CliConfig, out: TextIO, ask: Callable[
         for route, moved in sorted(report.routes.items()):
             print(f"  {moved:,} to {route}", file=out)
         return 0
+    if args.group == "notify":
+        with HeraldClient(args.api_url or config.api_url, args.token or config.token) as client:
+            return notify.run(client, args, out, sys.stderr)
     api = Api(args.api_url or config.api_url, args.token or config.token)
     if args.group == "clients":
         return import_clients(api, args.file, out)
