@@ -39,3 +39,9 @@ _.is_sent  # shared/domain/outcomes.py
 at_monotonic  # sandbox/gateway.py RequestRecord
 _.set_script  # sandbox/gateway.py: the sandbox's scripting API
 _.script_statuses
+
+# The SDK's surface used outside this repository: Django loads the backend named by
+# EMAIL_BACKEND and calls send_messages; applications read herald_notifications.
+EmailBackend  # sdk/python/herald_client/django.py
+_.send_messages
+_.herald_notifications
