@@ -290,7 +290,7 @@ RELEASE_NOTIFICATIONS = text(
     UPDATE notification n SET released_at = now(), updated_at = now()
       FROM due
      WHERE n.id = due.id
-    RETURNING n.id, n.address, n.text, n.subject, n.html, n.expires_at
+    RETURNING n.id, n.address, n.text, n.subject, n.html, n.expires_at, n.created_at
     """
 )
 
@@ -347,6 +347,7 @@ class ReleasedNotification:
     subject: str | None
     html: str | None
     expires_at: dt.datetime
+    created_at: dt.datetime
 
 
 def accept_notifications(conn: Connection, rows: Sequence[NewNotification]) -> list[Accepted]:
