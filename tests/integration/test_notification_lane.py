@@ -8,6 +8,7 @@ import datetime as dt
 import subprocess
 import threading
 import time
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import text
@@ -19,7 +20,7 @@ from shared.db.queries.notifications import NewNotification, notification_counts
 from shared.db.queries.statuses import accept_notifications, expire_notifications
 from shared.domain.deliveries import NOTIFICATION
 from shared.messaging.connection import connect
-from shared.messaging.consumer import Delivery
+from shared.messaging.consumer import Delivery, Session
 from shared.messaging.envelopes import DeliveryBatch, Outcome, OutcomeBatch
 from shared.messaging.publisher import ConfirmingPublisher
 from shared.messaging.topology import declare_all, delivery_queue
@@ -36,7 +37,7 @@ def soon(hours: float = 1) -> dt.datetime:
     return dt.datetime.now(dt.UTC) + dt.timedelta(hours=hours)
 
 
-def code(n: int, **changes: object) -> NewNotification:
+def code(n: int, **changes: Any) -> NewNotification:
     base = NewNotification("http", f"+7916000{n:04d}", f"Code {n}", soon())
     return dataclasses.replace(base, **changes)
 
@@ -220,14 +221,15 @@ def test_outcomes_of_notifications_reach_their_rows_and_counts(engine):
         kind=NOTIFICATION,
     )
     aggregator = Aggregator(engine, flush_max=10, flush_s=0)
-    session = FakeSession()
+    fake = FakeSession()
+    session = cast(Session, fake)
     aggregator.on_delivery(Delivery(batch.encode(), 7, "outcome.http", False), session)
     aggregator.flush(session)
     # Delivered again (a crash before the ack): nothing changes.
     aggregator.on_delivery(Delivery(batch.encode(), 8, "outcome.http", True), session)
     aggregator.flush(session)
 
-    assert session.acked == [7, 8]
+    assert fake.acked == [7, 8]
     with engine.connect() as conn:
         rows = {
             r.id: r
