@@ -95,8 +95,8 @@ def publish(sender, kind: str, batch_items: tuple[DeliveryItem, ...]) -> None:
     sender.publisher.publish(DELIVERIES_EXCHANGE, lane_key("http", kind), body)
 
 
-def outcomes(sender) -> list[OutcomeBatch]:
-    found = []
+def collect(sender, found: list[OutcomeBatch]) -> list[OutcomeBatch]:
+    """Add the outcome batches published since the last call to `found`; returns it."""
     while (got := sender.channel.basic_get(OUTCOMES_QUEUE, auto_ack=True))[0] is not None:
         found.append(OutcomeBatch.decode(got[2]))
     return found
@@ -113,7 +113,7 @@ def test_a_notification_goes_out_while_every_campaign_slot_is_stalled(sender, ga
     publish(sender, NOTIFICATION, code)
 
     reported: list[OutcomeBatch] = []
-    wait_until(lambda: reported.extend(outcomes(sender)) or reported, timeout=20)
+    wait_until(lambda: collect(sender, reported), timeout=20)
     # The campaign is still stuck behind its stalled slots, with most of it not even tried.
     assert gateway.stalled == CONCURRENCY
     assert sum(gateway.request_count(i.message_id) for i in campaign) == CONCURRENCY
@@ -125,9 +125,7 @@ def test_a_notification_goes_out_while_every_campaign_slot_is_stalled(sender, ga
     gateway.release()
     done: list[OutcomeBatch] = []
     wait_until(
-        lambda: (
-            done.extend(outcomes(sender)) or sum(len(b.outcomes) for b in done) == len(campaign)
-        ),
+        lambda: sum(len(b.outcomes) for b in collect(sender, done)) == len(campaign),
         timeout=30,
     )
     assert {b.kind for b in done} == {CAMPAIGN}
@@ -144,7 +142,7 @@ def test_a_retried_notification_comes_back_on_its_own_lane_past_stalled_campaign
     publish(sender, NOTIFICATION, code)
 
     reported: list[OutcomeBatch] = []
-    wait_until(lambda: reported.extend(outcomes(sender)) or reported, timeout=30)
+    wait_until(lambda: collect(sender, reported), timeout=30)
     assert gateway.request_count(code[0].message_id) == 2
     assert gateway.stalled == CONCURRENCY
     [batch] = reported
