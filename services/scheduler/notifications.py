@@ -17,12 +17,13 @@ release of the channel, notifications and campaigns alike.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import math
 import select
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from pika.adapters.blocking_connection import BlockingConnection
@@ -102,12 +103,12 @@ def release_channel_notifications(
             publisher.publish(DELIVERIES_EXCHANGE, key, body)
         if limits.per_second or limits.windows:
             record_release(conn, channel, len(due), kind=NOTIFICATION)
-        now = conn.exec_driver_sql("SELECT now()").scalar_one()
     if limits.per_second:
         with engine.begin() as conn:
             debit_channel(conn, channel, len(due))
     metrics.NOTIFICATIONS_RELEASED.labels(channel).inc(len(due))
     wait = metrics.NOTIFICATION_WAIT_SECONDS.labels(channel)
+    now = dt.datetime.now(dt.UTC)
     for notification in due:
         wait.observe(max(0.0, (now - notification.created_at).total_seconds()))
     return len(due)
@@ -118,13 +119,15 @@ def release_all(
     publisher: ConfirmingPublisher,
     settings: Settings,
     limits: Mapping[str, ChannelLimits],
+    only: Collection[str] | None = None,
 ) -> int:
-    """One pass over every channel; returns how many notifications were released."""
+    """One pass over every channel (or those in `only`); returns how many were released."""
     return sum(
         release_channel_notifications(
             engine, publisher, settings, channel, limits.get(channel, NO_LIMITS)
         )
         for channel in channels.names()
+        if only is None or channel in only
     )
 
 
@@ -139,22 +142,22 @@ class Wakeups:
         self._raw: Any = None
         self._conn: Any = None
 
-    def wait(self, seconds: float) -> bool:
-        """Wait up to `seconds`; True when woken by a notification."""
+    def wait(self, seconds: float) -> set[str]:
+        """Wait up to `seconds`; the channels named by accepts meanwhile (empty: none)."""
         try:
             conn = self._listening()
             ready, _, _ = select.select([conn], [], [], seconds)
             if not ready:
-                return False
+                return set()
             conn.poll()
-            woken = bool(conn.notifies)
+            woken = {notice.payload for notice in conn.notifies}
             conn.notifies.clear()
             return woken
         except (SQLAlchemyError, self._driver_errors, OSError, ValueError) as exc:
             log.warning("notification wake-ups unavailable (%s); polling", exc)
             self.close()
             time.sleep(seconds)
-            return False
+            return set()
 
     def _listening(self) -> Any:
         if self._conn is None:
@@ -203,19 +206,31 @@ class NotificationReleaser:
         self.wakeups.close()
 
     def _loop(self, connection: BlockingConnection, publisher: ConfirmingPublisher) -> None:
+        only: set[str] | None = None  # None: every channel
+        full_pass_at = -math.inf
         while not self.stopping.is_set():
-            released = release_all(self.engine, publisher, self.settings, self.limits)
+            # Wake-ups name their channels; every poll interval all of them are looked at,
+            # for notifications whose send window has opened since, however busy the others.
+            if time.monotonic() - full_pass_at >= self.settings.notification_poll_s:
+                only = None
+            if only is None:
+                full_pass_at = time.monotonic()
+            released = release_all(self.engine, publisher, self.settings, self.limits, only)
             self.housekeeping()
             if released >= self.settings.release_per_tick:
+                only = None
                 continue
-            self._wait(connection, self.settings.notification_poll_s)
+            only = self._wait(connection, self.settings.notification_poll_s)
 
-    def _wait(self, connection: BlockingConnection, seconds: float) -> None:
+    def _wait(self, connection: BlockingConnection, seconds: float) -> set[str] | None:
+        """Wait for an accept (returns the channels it named) or `seconds` (returns None)."""
         deadline = time.monotonic() + seconds
         while not self.stopping.is_set() and (left := deadline - time.monotonic()) > 0:
-            if self.wakeups.wait(min(WAIT_SLICE_S, left)):
-                return
+            woken = self.wakeups.wait(min(WAIT_SLICE_S, left))
+            if woken:
+                return woken
             connection.process_data_events(time_limit=0)
+        return None
 
     def housekeeping(self) -> None:
         now = time.monotonic()

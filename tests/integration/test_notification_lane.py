@@ -140,13 +140,14 @@ def test_a_rolling_window_counts_campaign_releases_too(engine, publisher, settin
 def test_an_accept_wakes_the_releaser_at_commit(engine):
     wakeups = Wakeups(engine)
     try:
-        assert wakeups.wait(0.05) is False  # listening, nothing happened
-        threading.Timer(0.2, accept, (engine, [code(1)])).start()
+        assert wakeups.wait(0.05) == set()  # listening, nothing happened
+        email = code(2, channel="email", address="a@example.com")
+        threading.Timer(0.2, accept, (engine, [code(1), email])).start()
         started = time.monotonic()
-        woken = False
+        woken: set[str] = set()
         while not woken and time.monotonic() - started < 5:
             woken = wakeups.wait(0.5)
-        assert woken
+        assert woken == {"http", "email"}
     finally:
         wakeups.close()
 

@@ -389,7 +389,7 @@ def accept_notifications(conn: Connection, rows: Sequence[NewNotification]) -> l
         conflict = found["request_hash"] != row.request_hash
         results.append(Accepted(found["id"], found["status"], False, is_conflict=conflict))
     if inserted:
-        wake_releaser(conn)
+        wake_releaser(conn, [r.channel for r, i in zip(rows, ids, strict=True) if i in inserted])
     return results
 
 
