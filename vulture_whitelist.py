@@ -28,6 +28,12 @@ MESSAGE_MOVES
 FINAL_CAMPAIGN_STATUSES
 MESSAGE_STATEMENTS
 CAMPAIGN_STATEMENTS
+NOTIFICATION_MOVES
+FINAL_NOTIFICATION_STATUSES
+NOTIFICATION_STATEMENTS
+
+# Key housekeeping for the scheduler (shared/db/queries/notifications.py), not yet called.
+forget_all_stale_keys
 
 # State that the tests observe through the public surface.
 _.restarts  # deploy/stack.py Service, read by tests/unit/test_stack_supervision.py
