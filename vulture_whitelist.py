@@ -28,6 +28,9 @@ MESSAGE_MOVES
 FINAL_CAMPAIGN_STATUSES
 MESSAGE_STATEMENTS
 CAMPAIGN_STATEMENTS
+
+# The notification status tables (shared/domain/statuses.py, shared/db/queries/statuses.py),
+# declared on main with the schema; no test holds the statements to them yet.
 NOTIFICATION_MOVES
 FINAL_NOTIFICATION_STATUSES
 NOTIFICATION_STATEMENTS
