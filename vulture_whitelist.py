@@ -29,14 +29,13 @@ FINAL_CAMPAIGN_STATUSES
 MESSAGE_STATEMENTS
 CAMPAIGN_STATEMENTS
 
-# The notification status tables (shared/domain/statuses.py, shared/db/queries/statuses.py),
-# declared on main with the schema; no test holds the statements to them yet.
+# The notification status tables, held to each other by tests/integration/test_status_moves.py.
 NOTIFICATION_MOVES
-FINAL_NOTIFICATION_STATUSES
 NOTIFICATION_STATEMENTS
 
-# Key housekeeping for the scheduler (shared/db/queries/notifications.py), not yet called.
-forget_all_stale_keys
+# psycopg2's connection attribute, set so the scheduler's LISTEN connection never holds a
+# transaction open (services/scheduler/notifications.py).
+_.autocommit
 
 # State that the tests observe through the public surface.
 _.restarts  # deploy/stack.py Service, read by tests/unit/test_stack_supervision.py
