@@ -18,7 +18,7 @@ FINAL = ("sent", "failed", "expired", "cancelled")
 
 
 def notification(running, notification_id: int) -> dict:
-    return running.api.request("GET", f"/api/v1/notifications/{notification_id}")
+    return running.api.request("GET", f"/notifications/{notification_id}")
 
 
 def final_status(running, notification_id: int) -> dict:
@@ -45,7 +45,7 @@ def test_a_code_goes_out_while_a_campaign_runs_and_is_counted_apart(running):
 
     accepted = running.api.request(
         "POST",
-        "/api/v1/notifications",
+        "/notifications",
         expect=202,
         json={"channel": "http", "to": {"phone": "+79161234567"}, "text": "Code 1234"},
     )
@@ -55,7 +55,7 @@ def test_a_code_goes_out_while_a_campaign_runs_and_is_counted_apart(running):
     assert running.api.stats(campaign["id"])["status"] == "running"  # the bulk still goes on
     body = running.gateway.last_body(accepted["id"])
     assert body is not None and (body["phone"], body["text"]) == ("79161234567", "Code 1234")
-    totals = running.api.request("GET", "/api/v1/stats")["notifications"]
+    totals = running.api.request("GET", "/stats")["notifications"]
     assert totals["by_channel"]["http"]["sent"] >= 1
     stats_port = running.stack.metrics_base + 1
     metrics = requests.get(f"http://127.0.0.1:{stats_port}/metrics", timeout=10)
@@ -70,13 +70,13 @@ def test_a_code_goes_out_while_a_campaign_runs_and_is_counted_apart(running):
 def test_a_stored_template_is_rendered_for_a_client(running):
     created = running.api.request(
         "POST",
-        "/api/v1/clients",
+        "/clients",
         expect=201,
         json={"phone": "+79165550101", "attributes": {"name": "Ann"}},
     )
     running.api.request(
         "POST",
-        "/api/v1/templates",
+        "/templates",
         expect=201,
         json={
             "name": "login-code",
@@ -86,7 +86,7 @@ def test_a_stored_template_is_rendered_for_a_client(running):
     )
     accepted = running.api.request(
         "POST",
-        "/api/v1/notifications",
+        "/notifications",
         expect=202,
         json={
             "channel": "http",
@@ -106,7 +106,7 @@ def test_a_notification_outside_its_send_window_waits(running):
     end = (now - dt.timedelta(minutes=59)).strftime("%H:%M")
     accepted = running.api.request(
         "POST",
-        "/api/v1/notifications",
+        "/notifications",
         expect=202,
         json={
             "channel": "http",
@@ -118,7 +118,7 @@ def test_a_notification_outside_its_send_window_waits(running):
     )
     sent_now = running.api.request(
         "POST",
-        "/api/v1/notifications",
+        "/notifications",
         expect=202,
         json={"channel": "http", "to": {"phone": "+79165550103"}, "text": "Now"},
     )
