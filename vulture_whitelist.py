@@ -29,6 +29,14 @@ FINAL_CAMPAIGN_STATUSES
 MESSAGE_STATEMENTS
 CAMPAIGN_STATEMENTS
 
+# The notification status tables, held to each other by tests/integration/test_status_moves.py.
+NOTIFICATION_MOVES
+NOTIFICATION_STATEMENTS
+
+# psycopg2's connection attribute, set so the scheduler's LISTEN connection never holds a
+# transaction open (services/scheduler/notifications.py).
+_.autocommit
+
 # State that the tests observe through the public surface.
 _.restarts  # deploy/stack.py Service, read by tests/unit/test_stack_supervision.py
 _.restart  # deploy/stack.py Stack, used by tests/faults

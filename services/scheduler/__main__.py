@@ -1,4 +1,5 @@
-"""Composition root: campaign-event consumer thread + tick loop (start, windows, release, finish).
+"""Composition root: campaign-event consumer thread, tick loop (start, windows, release,
+finish) and the notification releaser's thread (the priority lane).
 
 Campaign state lives in PostgreSQL; events only wake the loop early, so a lost or
 duplicated event changes nothing.
@@ -14,6 +15,7 @@ from pika.adapters.blocking_connection import BlockingConnection
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from services.scheduler.notifications import NotificationReleaser
 from services.scheduler.ticker import HELD_ROUTING_KEY, Ticker
 from shared.channels.plugins import load_channel_modules
 from shared.config import Settings, service_settings
@@ -82,6 +84,7 @@ def main() -> None:
     )
     stopper.on_stop(events.stop)
     threading.Thread(target=events.run, name="campaign-events", daemon=True).start()
+    NotificationReleaser(settings, engine, stopper.stopping).start()
     log.info("scheduler started")
     scheduler.run()
     log.info("scheduler stopped")

@@ -23,3 +23,18 @@ MATERIALISE_SECONDS = Histogram(
 )
 EXPIRED = Counter("herald_scheduler_expired_messages_total", "Messages expired at ends_at.")
 CANCELLED = Counter("herald_scheduler_cancelled_messages_total", "Messages of cancelled campaigns.")
+NOTIFICATIONS_RELEASED = Counter(
+    "herald_scheduler_released_notifications_total",
+    "Notifications released to the priority lane.",
+    ["channel"],
+)
+NOTIFICATION_WAIT_SECONDS = Histogram(
+    "herald_scheduler_notification_wait_seconds",
+    "From a notification's acceptance to its release to the priority lane.",
+    ["channel"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60, 600),
+)
+NOTIFICATIONS_EXPIRED = Counter(
+    "herald_scheduler_expired_notifications_total",
+    "Notifications expired before they could be released.",
+)

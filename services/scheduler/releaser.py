@@ -210,5 +210,6 @@ def prune_channel_releases(engine: Engine, limits: Mapping[str, ChannelLimits]) 
     """Forget releases older than every rolling window of their channel."""
     with engine.begin() as conn:
         for channel, found in limits.items():
-            if found.windows:
-                prune_releases(conn, channel, found.longest_window_s)
+            # Notifications check the last second of their own releases against per_second.
+            if found.windows or found.per_second:
+                prune_releases(conn, channel, max(found.longest_window_s, 1.0))

@@ -17,6 +17,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from types import FrameType
 
 from services.sender.breaker import ChannelBreaker, breaker_policy
@@ -51,6 +52,32 @@ def build_consumer(settings: Settings, channel: str, worker: Worker, kind: str) 
         on_tick=worker.on_tick,
         on_session_lost=worker.on_session_lost,
     )
+
+
+def build_pairs(
+    settings: Settings, dispatchers: Mapping[str, Dispatcher], held: HeldCampaigns
+) -> Pairs:
+    """A consumer and its worker for each channel's two lanes; they share the dispatchers.
+
+    The first worker also carries the process's control queue on its connection.
+    """
+    policy = RetryPolicy(settings.retry_delays_ms, settings.max_attempts)
+    pairs: Pairs = []
+    for index, channel in enumerate(dispatchers):
+        control = ControlQueue(held) if index == 0 else None
+        # Delivered items without a confirmed outcome are what a broker restart can make
+        # another sender send again: no more of them than deliveries in flight.
+        worker = Worker(
+            dispatchers, policy, control=control, max_unreported=settings.sender_concurrency
+        )
+        pairs.append((build_consumer(settings, channel, worker, CAMPAIGN), worker))
+        priority = Worker(
+            dispatchers,
+            policy,
+            max_unreported=priority_concurrency(settings.sender_concurrency),
+        )
+        pairs.append((build_consumer(settings, channel, priority, NOTIFICATION), priority))
+    return pairs
 
 
 def stop_when_drained(pairs: Pairs, timeout_s: float) -> None:
@@ -112,25 +139,7 @@ def main() -> int:
         )
         for c in channels
     }
-    policy = RetryPolicy(settings.retry_delays_ms, settings.max_attempts)
-    # A worker per consumer, so each drains its own session; they share the dispatchers.
-    # The first also carries the process's control queue on its connection.
-    pairs: Pairs = []
-    for index, channel in enumerate(channels):
-        control = ControlQueue(held) if index == 0 else None
-        # Delivered items without a confirmed outcome are what a broker restart can make
-        # another sender send again: no more of them than deliveries in flight.
-        worker = Worker(
-            dispatchers, policy, control=control, max_unreported=settings.sender_concurrency
-        )
-        pairs.append((build_consumer(settings, channel, worker, CAMPAIGN), worker))
-        priority = Worker(
-            dispatchers,
-            policy,
-            max_unreported=priority_concurrency(settings.sender_concurrency),
-        )
-        pairs.append((build_consumer(settings, channel, priority, NOTIFICATION), priority))
-
+    pairs = build_pairs(settings, dispatchers, held)
     log.info(
         "sender consuming %s: up to %d deliveries in flight, prefetch %d batches",
         ",".join(channels),

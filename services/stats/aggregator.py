@@ -6,6 +6,7 @@ crash between commit and ack changes nothing.
 
 from __future__ import annotations
 
+import collections
 import logging
 import time
 
@@ -13,17 +14,20 @@ from prometheus_client import Counter, Histogram
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from shared.db.queries.statuses import apply_outcomes
+from shared.db.queries.statuses import apply_notification_outcomes, apply_outcomes
+from shared.domain.deliveries import CAMPAIGN, NOTIFICATION
 from shared.messaging.consumer import Delivery, Session
 from shared.messaging.envelopes import Outcome, OutcomeBatch
 
 log = logging.getLogger(__name__)
 
 OUTCOMES = Counter(
-    "herald_stats_outcomes_received_total", "Delivery outcomes received.", ["status"]
+    "herald_stats_outcomes_received_total", "Delivery outcomes received.", ["status", "kind"]
 )
 APPLIED = Counter(
-    "herald_stats_outcomes_applied_total", "Outcomes that moved a message to a final status."
+    "herald_stats_outcomes_applied_total",
+    "Outcomes that moved a message or a notification to a final status.",
+    ["kind"],
 )
 FLUSH_SECONDS = Histogram(
     "herald_stats_flush_duration_seconds",
@@ -62,17 +66,26 @@ class Aggregator:
     def flush(self, session: Session) -> None:
         if time.monotonic() < self.retry_at:
             return
-        outcomes: list[Outcome] = [o for _, batch in self.pending for o in batch.outcomes]
+        by_kind: dict[str, list[Outcome]] = {}
+        for _, batch in self.pending:
+            by_kind.setdefault(batch.kind, []).extend(batch.outcomes)
+        messages = by_kind.get(CAMPAIGN, [])
+        notifications = by_kind.get(NOTIFICATION, [])
         try:
             with FLUSH_SECONDS.time(), self.engine.begin() as conn:
-                applied = apply_outcomes(conn, outcomes)
+                applied = {
+                    CAMPAIGN: apply_outcomes(conn, messages),
+                    NOTIFICATION: apply_notification_outcomes(conn, notifications),
+                }
         except SQLAlchemyError as exc:
             # Keep the deliveries unacked and try again shortly: nothing is lost.
-            log.warning("database unavailable, %d outcomes wait: %s", len(outcomes), exc)
+            waiting = len(messages) + len(notifications)
+            log.warning("database unavailable, %d outcomes wait: %s", waiting, exc)
             self.retry_at = time.monotonic() + 2.0
             return
         session.channel.basic_ack(self.pending[-1][0].delivery_tag, multiple=True)
         self.pending.clear()
-        for outcome in outcomes:
-            OUTCOMES.labels(outcome.status).inc()
-        APPLIED.inc(applied)
+        for kind, outcomes in by_kind.items():
+            for status, n in collections.Counter(o.status for o in outcomes).items():
+                OUTCOMES.labels(status, kind).inc(n)
+            APPLIED.labels(kind).inc(applied.get(kind, 0))

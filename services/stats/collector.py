@@ -1,4 +1,4 @@
-"""Prometheus collector: per-campaign gauges and campaign counts, read when scraped.
+"""Prometheus collector: per-campaign gauges, campaign and notification counts, read when scraped.
 
 Per-campaign series exist only for running and paused campaigns (at most MAX_CAMPAIGN_SERIES,
 newest first), so they come and go with the campaigns and stay bounded.
@@ -15,7 +15,9 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from shared.domain.statuses import CampaignStatus, MessageStatus
+from shared.db.queries.notifications import notification_counts
+from shared.domain import channels
+from shared.domain.statuses import CampaignStatus, MessageStatus, NotificationStatus
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,7 @@ class Snapshot:
     by_status: dict[str, int]
     active_totals: dict[str, int]
     campaigns: Sequence[ActiveCampaign]
+    notifications: dict[str, dict[str, int]]  # channel -> status -> count, zeros included
 
 
 def read_snapshot(engine: Engine, limit: int = MAX_CAMPAIGN_SERIES) -> Snapshot:
@@ -81,8 +84,13 @@ def read_snapshot(engine: Engine, limit: int = MAX_CAMPAIGN_SERIES) -> Snapshot:
             ActiveCampaign(**{**row, "last_progress_s": float(row["last_progress_s"] or 0)})
             for row in conn.execute(ACTIVE_CAMPAIGNS, {"limit": limit}).mappings()
         ]
+        counted = notification_counts(conn)
     active_totals = {str(s): int(totals[str(s)]) for s in MessageStatus}
-    return Snapshot(by_status, active_totals, campaigns)
+    notifications = {
+        channel: {str(s): counted.get(channel, {}).get(str(s), 0) for s in NotificationStatus}
+        for channel in sorted(set(channels.names()) | set(counted))
+    }
+    return Snapshot(by_status, active_totals, campaigns, notifications)
 
 
 class CampaignCollector(Collector):
@@ -134,7 +142,15 @@ def families(snapshot: Snapshot | None = None) -> tuple[GaugeMetricFamily, ...]:
         "When a running or paused campaign last sent a message (its start if none yet).",
         labels=["campaign_id"],
     )
+    notifications = GaugeMetricFamily(
+        "herald_stats_notifications",
+        "Notifications by channel and status (apart from campaign messages).",
+        labels=["channel", "status"],
+    )
     if snapshot is not None:
+        for channel, counts in snapshot.notifications.items():
+            for status, n in counts.items():
+                notifications.add_metric([channel, status], n)
         for status, n in snapshot.by_status.items():
             campaigns.add_metric([status], n)
         for status, n in snapshot.active_totals.items():
@@ -146,4 +162,4 @@ def families(snapshot: Snapshot | None = None) -> tuple[GaugeMetricFamily, ...]:
             recipients.add_metric([cid], c.total)
             paused.add_metric([cid], 1 if c.status == CampaignStatus.PAUSED else 0)
             last.add_metric([cid], c.last_progress_s)
-    return campaigns, active, progress, recipients, paused, last
+    return campaigns, active, progress, recipients, paused, last, notifications

@@ -46,7 +46,6 @@ OUTCOME_STATUSES = ("sent", "failed", "expired", "held")
 # A message still on its way: a campaign with none of these left is over.
 OPEN_MESSAGE_STATUSES = frozenset({MessageStatus.PENDING, MessageStatus.QUEUED})
 FINAL_MESSAGE_STATUSES = frozenset(MessageStatus) - OPEN_MESSAGE_STATUSES
-FINAL_NOTIFICATION_STATUSES = frozenset(NotificationStatus) - {NotificationStatus.QUEUED}
 # Campaigns the scheduler still works on; the others send nothing more.
 ACTIVE_CAMPAIGN_STATUSES = frozenset({CampaignStatus.RUNNING, CampaignStatus.PAUSED})
 FINAL_CAMPAIGN_STATUSES = frozenset(

@@ -24,6 +24,7 @@ import yaml
 from deploy.stack import Stack
 from shared.config import Settings
 from shared.domain import channels
+from shared.domain.deliveries import KINDS, NOTIFICATION
 from shared.messaging.topology import DEAD_QUEUE, build_topology, delivery_queue
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -302,8 +303,9 @@ def test_keda_scales_senders_on_both_delivery_queues():
     assert container(target)["command"] == ["python", "-m", "services.sender"]
     assert 1 <= spec["minReplicaCount"] < spec["maxReplicaCount"]
     triggers = spec["triggers"]
+    # Both lanes: a backlog of notifications scales senders as a campaign's does.
     assert {t["metadata"]["queueName"] for t in triggers} == {
-        delivery_queue(c) for c in channels.names()
+        delivery_queue(c, kind) for c in channels.names() for kind in KINDS
     }
     secret_keys = {
         key for name in env_sources(target, "Secret") for key in secrets[name]["stringData"]
@@ -333,6 +335,9 @@ def test_rabbitmq_definitions_seed_users_and_policies_that_match_the_app_queues(
     applied = {name: effective_policy(definitions["policies"], name) for name in names}
     assert applied.pop(DEAD_QUEUE)["name"] == "herald-parking-lot"
     assert {p["name"] for p in applied.values()} == {"herald-at-least-once-dead-letters"}
+    assert applied[delivery_queue("http", NOTIFICATION)]["name"] == (
+        "herald-at-least-once-dead-letters"
+    )
     assert applied[delivery_queue("http")]["definition"] == {
         "dead-letter-strategy": "at-least-once",
         "overflow": "reject-publish",

@@ -18,20 +18,23 @@ import pytest
 from sqlalchemy import Engine, insert, text
 from sqlalchemy.engine import Connection
 
-from shared.db.models import Message
+from shared.db.models import Message, Notification
 from shared.db.queries import statuses
+from shared.db.queries.notifications import NewNotification
 from shared.domain.statuses import (
     ACTIONS,
     CAMPAIGN_MOVES,
     MESSAGE_MOVES,
+    NOTIFICATION_MOVES,
     CampaignStatus,
     IllegalTransition,
     MessageStatus,
+    NotificationStatus,
     transition,
 )
 from shared.messaging.envelopes import Outcome
 from tests.support.factories import make_campaign, make_clients
-from tests.support.progress import counter_mismatches
+from tests.support.progress import counter_mismatches, notification_count_mismatches
 
 pytestmark = pytest.mark.integration
 
@@ -184,3 +187,84 @@ def test_a_campaign_statement_makes_only_its_moves(engine: Engine, name: str):
     move = CAMPAIGN_MOVES[name]
     assert changes, f"{name} changed nothing: the seed misses its sources"
     assert {c for c in changes if not move.allows(*c)} == set()
+
+
+def seed_notifications(engine: Engine) -> None:
+    """Notifications in every status, each released and not, due or overdue (expires_at)."""
+    rows = [
+        {
+            "channel": "http",
+            "address": "+79000000000",
+            "text": "Code",
+            "status": str(status),
+            "released_at": NOW if released else None,
+            "expires_at": NOW + dt.timedelta(hours=1) if due else NOW - dt.timedelta(seconds=1),
+        }
+        for status in NotificationStatus
+        for released in (False, True)
+        for due in (False, True)
+    ]
+    with engine.begin() as conn:
+        conn.execute(insert(Notification), rows)
+
+
+def new_notification(key: str | None = None) -> NewNotification:
+    return NewNotification(
+        "http", "+79000000001", "Hi", NOW + dt.timedelta(hours=1), idempotency_key=key
+    )
+
+
+def notification_outcomes(conn: Connection) -> list[Outcome]:
+    ids = conn.execute(text("SELECT id FROM notification ORDER BY id")).scalars()
+    kinds = itertools.cycle(("sent", "failed", "expired"))
+    return [Outcome(i, next(kinds), 1, time.time(), None) for i in ids]
+
+
+def cancel_each(conn: Connection) -> None:
+    for notification_id in conn.execute(text("SELECT id FROM notification")).scalars().all():
+        statuses.cancel_notification(conn, notification_id)
+
+
+NOTIFICATION_RUNS: dict[str, Callable[[Connection], Any]] = {
+    "accept": lambda conn: statuses.accept_notifications(conn, [new_notification("k")] * 2),
+    "release_notifications": lambda conn: statuses.release_notifications(conn, "http", 1000),
+    "apply_notification_outcomes": lambda conn: statuses.apply_notification_outcomes(
+        conn, notification_outcomes(conn)
+    ),
+    "expire_notifications": statuses.expire_notifications,
+    "cancel_notification": cancel_each,
+}
+
+
+def notification_states(conn: Connection) -> dict[int, tuple[str, bool]]:
+    rows = conn.execute(
+        text("SELECT id, status, released_at IS NOT NULL AS released FROM notification")
+    )
+    return {row.id: (row.status, row.released) for row in rows}
+
+
+def test_every_notification_move_has_a_run_here():
+    assert (
+        set(NOTIFICATION_RUNS) == set(NOTIFICATION_MOVES) == set(statuses.NOTIFICATION_STATEMENTS)
+    )
+
+
+@pytest.mark.parametrize("name", sorted(NOTIFICATION_MOVES))
+def test_a_notification_statement_makes_only_its_moves(engine: Engine, name: str):
+    seed_notifications(engine)
+    with engine.connect() as conn:
+        before = notification_states(conn)
+
+    with engine.begin() as conn:
+        NOTIFICATION_RUNS[name](conn)
+
+    with engine.connect() as conn:
+        after = notification_states(conn)
+        mismatches = notification_count_mismatches(conn)
+    # A release changes no status, only released_at: a change is either.
+    changed = {k: v for k, v in after.items() if before.get(k) != v}
+    moves = {(before[k][0] if k in before else None, v[0]) for k, v in changed.items()}
+    move = NOTIFICATION_MOVES[name]
+    assert changed, f"{name} changed nothing: the seed misses its sources"
+    assert {m for m in moves if not move.allows(*m)} == set()
+    assert mismatches == {}

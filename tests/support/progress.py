@@ -1,4 +1,4 @@
-"""counter_mismatches(): where campaign_progress disagrees with count(*) of messages by status."""
+"""Where the trigger-kept counters disagree with count(*): campaign_progress, notification_count."""
 
 from __future__ import annotations
 
@@ -38,3 +38,22 @@ def counter_mismatches(conn: Connection) -> dict[int, dict[str, tuple[int, int]]
             if values[f"counter_{c}"] != values[f"counted_{c}"]
         }
     return found
+
+
+NOTIFICATION_MISMATCHES = text(
+    """
+    WITH counted AS (SELECT channel, status, count(*) AS n FROM notification GROUP BY 1, 2)
+    SELECT coalesce(c.channel, k.channel) AS channel, coalesce(c.status, k.status) AS status,
+           coalesce(k.n, 0) AS counter, coalesce(c.n, 0) AS counted
+      FROM counted c FULL JOIN notification_count k USING (channel, status)
+     WHERE coalesce(k.n, 0) <> coalesce(c.n, 0)
+    """
+)
+
+
+def notification_count_mismatches(conn: Connection) -> dict[tuple[str, str], tuple[int, int]]:
+    """{(channel, status): (counter, count(*))} wherever notification_count is off."""
+    return {
+        (row.channel, row.status): (int(row.counter), int(row.counted))
+        for row in conn.execute(NOTIFICATION_MISMATCHES)
+    }

@@ -79,7 +79,7 @@ FORGET_ALL_STALE_KEYS = text(
     """
 )
 
-WAKE = text("SELECT pg_notify(:channel, '')")
+WAKE = text("SELECT pg_notify(:wake, channel) FROM unnest(CAST(:channels AS text[])) AS channel")
 
 GET = text(f"SELECT {COLUMNS} FROM notification WHERE id = :id")
 
@@ -115,9 +115,10 @@ def forget_all_stale_keys(conn: Connection, limit: int = 10_000) -> int:
     return conn.execute(FORGET_ALL_STALE_KEYS, params).rowcount
 
 
-def wake_releaser(conn: Connection) -> None:
-    """Tell the scheduler, at commit, that notifications wait (a hint: it polls too)."""
-    conn.execute(WAKE, {"channel": WAKE_CHANNEL})
+def wake_releaser(conn: Connection, channels: Sequence[str]) -> None:
+    """Tell the scheduler, at commit, which channels have notifications waiting (a hint: it
+    polls too). PostgreSQL delivers one notice per distinct payload and transaction."""
+    conn.execute(WAKE, {"wake": WAKE_CHANNEL, "channels": sorted(set(channels))})
 
 
 def get_notification(conn: Connection, notification_id: int) -> Any | None:

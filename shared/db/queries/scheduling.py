@@ -98,10 +98,17 @@ RELEASED_SINCE = text(
     """
     SELECT coalesce(sum(count), 0) FROM channel_release
      WHERE channel = :channel AND released_at > now() - make_interval(secs => :seconds)
+       AND (CAST(:kind AS text) IS NULL OR kind = :kind)
     """
 )
 
-RECORD_RELEASE = text("INSERT INTO channel_release (channel, count) VALUES (:channel, :count)")
+RECORD_RELEASE = text(
+    "INSERT INTO channel_release (channel, count, kind) VALUES (:channel, :count, :kind)"
+)
+
+# Notifications take their tokens without the bucket's row lock (a campaign release may hold
+# it for a while): the debit waits for that release to commit, the notifications do not.
+DEBIT_CHANNEL = text("UPDATE channel_bucket SET tokens = tokens - :count WHERE channel = :channel")
 
 PRUNE_RELEASES = text(
     """
@@ -214,13 +221,19 @@ def save_channel(conn: Connection, channel: str, tokens: float, refilled_at: dt.
     conn.execute(SAVE_CHANNEL, {"channel": channel, "tokens": tokens, "refilled_at": refilled_at})
 
 
-def released_since(conn: Connection, channel: str, seconds: float) -> int:
-    """Messages of the channel released in the last `seconds`."""
-    return int(conn.execute(RELEASED_SINCE, {"channel": channel, "seconds": seconds}).scalar_one())
+def released_since(conn: Connection, channel: str, seconds: float, kind: str | None = None) -> int:
+    """Messages of the channel released in the last `seconds` (of one kind, if given)."""
+    params = {"channel": channel, "seconds": seconds, "kind": kind}
+    return int(conn.execute(RELEASED_SINCE, params).scalar_one())
 
 
-def record_release(conn: Connection, channel: str, count: int) -> None:
-    conn.execute(RECORD_RELEASE, {"channel": channel, "count": count})
+def record_release(conn: Connection, channel: str, count: int, kind: str = "campaign") -> None:
+    conn.execute(RECORD_RELEASE, {"channel": channel, "count": count, "kind": kind})
+
+
+def debit_channel(conn: Connection, channel: str, count: int) -> None:
+    """Take `count` tokens from the channel's bucket (it may go below zero)."""
+    conn.execute(DEBIT_CHANNEL, {"channel": channel, "count": count})
 
 
 def prune_releases(conn: Connection, channel: str, older_than_s: float) -> None:

@@ -290,7 +290,7 @@ RELEASE_NOTIFICATIONS = text(
     UPDATE notification n SET released_at = now(), updated_at = now()
       FROM due
      WHERE n.id = due.id
-    RETURNING n.id, n.address, n.text, n.subject, n.html, n.expires_at
+    RETURNING n.id, n.address, n.text, n.subject, n.html, n.expires_at, n.created_at
     """
 )
 
@@ -347,6 +347,7 @@ class ReleasedNotification:
     subject: str | None
     html: str | None
     expires_at: dt.datetime
+    created_at: dt.datetime
 
 
 def accept_notifications(conn: Connection, rows: Sequence[NewNotification]) -> list[Accepted]:
@@ -388,7 +389,7 @@ def accept_notifications(conn: Connection, rows: Sequence[NewNotification]) -> l
         conflict = found["request_hash"] != row.request_hash
         results.append(Accepted(found["id"], found["status"], False, is_conflict=conflict))
     if inserted:
-        wake_releaser(conn)
+        wake_releaser(conn, [r.channel for r, i in zip(rows, ids, strict=True) if i in inserted])
     return results
 
 
