@@ -104,11 +104,18 @@ def test_an_error_without_a_json_body_still_says_its_status() -> None:
 
 def test_a_batch_answer_gives_a_notification_or_an_error_per_item() -> None:
     accepted = item_result({"id": 7, "status": "queued"})
-    refused = item_result({"errors": {"json": {"text": ["Missing."]}}})
+    refused = item_result({"errors": {"text": ["Missing."]}})
 
     assert accepted == Notification(7, "queued", data={"id": 7, "status": "queued"})
     assert isinstance(refused, HeraldError)
-    assert refused.field_errors == {"text": ["Missing."]}
+    assert (refused.status, refused.field_errors) == (422, {"text": ["Missing."]})
+
+
+def test_a_batch_item_whose_key_names_another_body_is_a_conflict() -> None:
+    conflict = item_result({"errors": {"idempotency_key": ["used with another body"]}})
+
+    assert isinstance(conflict, HeraldError)
+    assert conflict.status == 409
 
 
 @pytest.mark.parametrize(

@@ -181,10 +181,9 @@ def error_of(response: requests.Response) -> HeraldError:
 def item_result(item: Mapping[str, Any]) -> Notification | HeraldError:
     """One entry of a batch answer: {"id", "status"} or {"errors": {...}}."""
     if "errors" in item:
-        status = item.get("code")
-        return HeraldError(
-            int(status) if isinstance(status, int) else 422,
-            str(item.get("message") or "Unprocessable Entity: the item was refused"),
-            field_errors(item["errors"]),
-        )
+        errors = field_errors(item["errors"])
+        # The API names a key reused with another body under idempotency_key alone: a 409.
+        if set(errors) == {"idempotency_key"}:
+            return HeraldError(409, "Conflict: the key names another notification", errors)
+        return HeraldError(422, "Unprocessable Entity: the item was refused", errors)
     return Notification(int(item["id"]), str(item["status"]), data=item)
