@@ -2,8 +2,10 @@
 
 Prints materialisation time, deliveries per second from first to last delivery, delivery
 latency p50/p99, every service's peak RSS, and the gateway's raw capacity through the same
-client code, so the Herald/raw ratio means something on a noisy machine. Last, the
-scheduler's tick while a million messages wait for their send window (bench/tick.py).
+client code, so the Herald/raw ratio means something on a noisy machine. Then notifications
+through the API, idle and beside a campaign, and in arrays (bench/notifications.py, on the
+same clients). Last, the scheduler's tick while a million messages wait for their send
+window (bench/tick.py).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import requests
 
-from bench import tick
+from bench import notifications, tick
 from bench.harness import delivery_figures, import_clients, start_gateway, stop, watch
 from bench.raw_capacity import measure_raw_capacity
 from bench.wrk_check import measure_wrk
@@ -169,6 +171,10 @@ def main() -> None:
 
     for delay_ms in (int(d) for d in args.delays.split(",")):
         report(run_scenario(args.recipients, delay_ms, args.senders, args.concurrency))
+
+    notifications.report(
+        notifications.run(DATABASE_URL, VHOST, args.recipients, args.senders, args.concurrency)
+    )
 
     tick.report(tick.measure(1_000_000))
 
