@@ -24,7 +24,16 @@ from sqlalchemy import Engine
 from services.api.auth import API_PREFIX, ApiContext, require_token
 from services.api.docs import OPENAPI_CONFIG, SECURITY_SCHEME, register_docs
 from services.api.errors import Api
-from services.api.resources import campaigns, clients, health, preview_send, stats, unsubscribe
+from services.api.resources import (
+    campaigns,
+    clients,
+    health,
+    notifications,
+    preview_send,
+    stats,
+    templates,
+    unsubscribe,
+)
 from shared.config import Settings
 from shared.logging import correlation_id
 from shared.outbox import OutboxBacklog
@@ -133,5 +142,7 @@ def create_app(
     api.register_blueprint(campaigns.blp, url_prefix=f"{API_PREFIX}/campaigns")
     api.register_blueprint(preview_send.blp, url_prefix=f"{API_PREFIX}/campaigns")
     api.register_blueprint(unsubscribe.blp)
+    api.register_blueprint(notifications.blp, url_prefix=f"{API_PREFIX}/notifications")
+    api.register_blueprint(templates.blp, url_prefix=f"{API_PREFIX}/templates")
     api.register_blueprint(stats.blp, url_prefix=API_PREFIX)
     return app

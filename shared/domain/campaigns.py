@@ -19,6 +19,8 @@ Reasons = dict[str, list[str]]
 
 CLOCK = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 TEMPLATE_FIELDS = ("text", "subject", "html")
+# Longest text, subject (RFC 5322's line) and HTML of any message, as given or rendered.
+CONTENT_LIMITS = {"text": 5000, "subject": 998, "html": 100_000}
 
 
 def parse_clock(value: str) -> dt.time:

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, RowMapping
 
-from services.api.core import policy
+from services.api.core import policy, templates
 from services.api.core.clients import Page, fetch_page
 from shared.db.queries import campaigns as queries
 from shared.db.queries import statuses
@@ -45,6 +45,7 @@ REPLACE_DEFAULTS: dict[str, Any] = {
     "window_start": None,
     "window_end": None,
     "rate_limit": None,
+    "template": None,
 }
 
 
@@ -74,8 +75,32 @@ def check_campaign(
     if new_end and "ends_at" not in reasons and values["ends_at"] <= dt.datetime.now(dt.UTC):
         reasons["ends_at"] = ["must be in the future"]
     reasons.update(unknown_variable_reasons(conn, values, templates))
+    if values.get("template") is not None:
+        reasons = blame_template(reasons)
     if reasons:
         raise InvalidInput("the campaign is not valid", reasons)
+
+
+def blame_template(reasons: Reasons) -> Reasons:
+    """Reasons about contents copied from a template, told as the template's."""
+    blamed: Reasons = {}
+    for field, messages in reasons.items():
+        if field in TEMPLATE_FIELDS:
+            blamed.setdefault("template", []).extend(f"{field}: {m}" for m in messages)
+        else:
+            blamed[field] = messages
+    return blamed
+
+
+def with_template(
+    conn: Connection, values: Mapping[str, Any], channel: str | None
+) -> Mapping[str, Any]:
+    """Copy the named template's contents in; a text given instead forgets any template."""
+    if values.get("template") is not None and channel is not None:
+        return templates.copy_template(conn, values, channel)
+    if "text" in values:
+        return {**values, "template": None}
+    return values
 
 
 def unknown_variable_reasons(
@@ -99,6 +124,7 @@ def create_campaign(engine: Engine, values: Mapping[str, Any], request_id: str) 
     """Store a scheduled campaign, its zeroed progress and a campaign.created event."""
     values = {"starts_at": dt.datetime.now(dt.UTC), **values}
     with engine.begin() as conn:
+        values = with_template(conn, values, values["channel"])
         check_campaign(conn, values)
         # Kept so the scheduler stamps every delivery batch of the campaign with it.
         row = queries.insert_campaign(conn, {**values, "correlation_id": request_id})
@@ -135,6 +161,7 @@ def update_campaign(
         values = {**REPLACE_DEFAULTS, "starts_at": dt.datetime.now(dt.UTC), **values}
     with engine.begin() as conn:
         current = existing(conn, campaign_id, for_update=True)
+        values = with_template(conn, values, values.get("channel", current["channel"]))
         changed = policy.changed_fields(current, values)
         refusal = policy.edit_refusal(
             current["status"],

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 
 from services.api.core import forecast
-from services.api.core.campaigns import check_campaign
+from services.api.core.campaigns import check_campaign, with_template
 from shared.config import Settings
 from shared.db.queries.stats import ZoneAudience, audience_by_zone
 from shared.domain.windows import is_open
@@ -29,6 +29,7 @@ def preview_campaign(
     now = dt.datetime.now(dt.UTC)
     values = {"starts_at": now, **values}
     with engine.connect() as conn:
+        values = with_template(conn, values, values["channel"])
         check_campaign(conn, values)
         zones = audience_by_zone(conn, values)
     window = window_of(values)

@@ -15,11 +15,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from shared.db.queries import campaigns as queries
 from shared.db.queries.campaigns import PROGRESS_COUNTS
+from shared.db.queries.notifications import notification_counts
 from shared.db.queries.stats import recent_sent
+from shared.domain import channels
 from shared.domain.statuses import (
     FINAL_MESSAGE_STATUSES,
     OPEN_MESSAGE_STATUSES,
     CampaignStatus,
+    NotificationStatus,
 )
 from shared.errors import NotFound
 
@@ -76,13 +79,25 @@ def campaign_stats(engine: Engine, campaign_id: int) -> dict[str, Any]:
 
 
 def all_stats(engine: Engine) -> dict[str, Any]:
-    """Every campaign's progress and the counts summed over all of them."""
+    """Every campaign's progress and the counts summed; notifications by channel, apart."""
     with engine.connect() as conn:
         rows = queries.all_progress(conn)
         recent = recent_counts(conn, rows)
+        counts = notification_counts(conn)
     campaigns = [figures(row, recent.get(row["campaign_id"], 0)) for row in rows]
     totals = {name: sum(c[name] for c in campaigns) for name in PROGRESS_COUNTS}
-    return {"campaigns": campaigns, "totals": totals}
+    return {"campaigns": campaigns, "totals": totals, "notifications": by_channel(counts)}
+
+
+def by_channel(counts: dict[str, dict[str, int]]) -> dict[str, Any]:
+    """Every status of every channel, zeros included, and the sums over channels."""
+    names = dict.fromkeys([*channels.names(), *sorted(counts)])
+    table = {
+        channel: {str(s): counts.get(channel, {}).get(str(s), 0) for s in NotificationStatus}
+        for channel in names
+    }
+    total = {str(s): sum(row[str(s)] for row in table.values()) for s in NotificationStatus}
+    return {"by_channel": table, "total": total}
 
 
 def is_database_ready(engine: Engine) -> bool:

@@ -16,21 +16,21 @@ from marshmallow import (
     post_load,
     pre_dump,
     validate,
-    validates,
     validates_schema,
 )
 
 from services.api.schemas.channels import KnownChannel
 from services.api.schemas.common import PageArgsSchema, PageSchema, StrictSchema, Text
+from services.api.schemas.contents import ContentSchema
 from shared.domain.campaigns import (
     channel_reasons,
     parse_clock,
-    template_reasons,
     time_range_reasons,
 )
 from shared.domain.statuses import CampaignStatus, MessageStatus
 
 CLOCK_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+TEMPLATE_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,99}$"
 
 
 class FilterSchema(StrictSchema):
@@ -59,26 +59,25 @@ class WindowSchema(StrictSchema):
             raise ValidationError("start and end must differ", "end")
 
 
-class CampaignSchema(StrictSchema):
+def text_or_template_reasons(data: dict[str, Any], *, is_partial: bool) -> dict[str, list[str]]:
+    """Exactly one of text and template (at most one in a partial change)."""
+    if data.get("template") is not None and data.get("text") is not None:
+        return {"template": ["give text or template, not both"]}
+    if not is_partial and data.get("template") is None and data.get("text") is None:
+        return {"text": ["give text or template"]}
+    return {}
+
+
+class CampaignSchema(ContentSchema):
     id = fields.Integer(dump_only=True)
     name = Text(required=True, validate=validate.Length(min=1, max=200))
     channel = Text(required=True, validate=KnownChannel())
-    text = Text(
-        required=True,
-        validate=validate.Length(min=1, max=5000),
-        metadata={"description": "Template: {{ name }} takes a client field or attribute."},
-    )
-    subject = Text(
+    template = Text(
+        validate=validate.Regexp(TEMPLATE_NAME_PATTERN, error="not a template name"),
         allow_none=True,
-        validate=validate.Length(min=1, max=998),
-        metadata={"description": "E-mail subject (a template); required for channel email."},
-    )
-    html = Text(
-        allow_none=True,
-        validate=validate.Length(min=1, max=100_000),
         metadata={
-            "description": "E-mail HTML alternative to text (a template whose values are "
-            "HTML-escaped); channel email only."
+            "description": "A stored template's name, instead of text: its text, subject and "
+            "html are copied into the campaign (a subject given here wins)."
         },
     )
     filter = fields.Nested(
@@ -105,16 +104,12 @@ class CampaignSchema(StrictSchema):
     started_at = fields.AwareDateTime(dump_only=True, allow_none=True)
     finished_at = fields.AwareDateTime(dump_only=True, allow_none=True)
 
-    @validates("text", "subject", "html")
-    def template_syntax(self, value: str | None, data_key: str, **_: Any) -> None:
-        reasons, _extra = template_reasons({data_key: value})
-        if reasons:
-            raise ValidationError(reasons[data_key])
-
     @validates_schema
     def cross_field(self, data: dict[str, Any], **_: Any) -> None:
         reasons = time_range_reasons(data.get("starts_at"), data.get("ends_at"))
-        if not self.partial:
+        reasons.update(text_or_template_reasons(data, is_partial=bool(self.partial)))
+        # A template's subject and html are checked once copied.
+        if not self.partial and data.get("template") is None:
             reasons.update(
                 channel_reasons(data.get("channel"), data.get("subject"), data.get("html"))
             )
@@ -244,9 +239,27 @@ class PreviewSchema(Schema):
     forecast = fields.Nested(ForecastSchema)
 
 
+class NotificationCountsSchema(Schema):
+    queued = fields.Integer()
+    sent = fields.Integer()
+    failed = fields.Integer()
+    expired = fields.Integer()
+    cancelled = fields.Integer()
+
+
+class NotificationStatsSchema(Schema):
+    by_channel = fields.Dict(
+        keys=fields.String(),
+        values=fields.Nested(NotificationCountsSchema),
+        metadata={"description": "Counts by status for every channel, zeros included."},
+    )
+    total = fields.Nested(NotificationCountsSchema)
+
+
 class AllStatsSchema(Schema):
     campaigns = fields.List(fields.Nested(CampaignStatsSchema))
-    totals = fields.Nested(CountsSchema)
+    totals = fields.Nested(CountsSchema, metadata={"description": "Campaign messages only."})
+    notifications = fields.Nested(NotificationStatsSchema)
 
 
 class MessageQueryArgsSchema(PageArgsSchema):
