@@ -530,9 +530,9 @@ def report(f: Figures) -> None:
         f"  offered {RATE:.0f}/s from {CLIENTS} clients: achieved {f.idle_rate:.0f}/s idle, "
         f"{f.busy_rate:.0f}/s beside the campaign (for {f.busy_load_s:.1f} s)"
     )
-    print(f"  {'figure':<34} {'measured':<38} {'goal':<18} verdict")
+    print(f"  {'figure':<38} {'measured':<38} {'goal':<18} verdict")
     for name, measured, goal, met in rows:
-        print(f"  {name:<34} {measured:<38} {goal:<18} {verdict(met)}")
+        print(f"  {name:<38} {measured:<38} {goal:<18} {verdict(met)}")
 
 
 def main() -> None:
