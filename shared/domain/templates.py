@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# What a stored template may be named (it appears in URLs).
+TEMPLATE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")
 OPEN, CLOSE = "{{", "}}"
 
 # Client columns a template may use besides the client's attribute keys.

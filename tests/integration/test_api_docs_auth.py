@@ -53,6 +53,11 @@ def test_missing_or_invalid_tokens_are_401(api: FlaskClient, headers: dict[str, 
         ("post", "/api/v1/clients/import"),
         ("post", "/api/v1/campaigns"),
         ("post", "/api/v1/campaigns/1/cancel"),
+        ("post", "/api/v1/notifications"),
+        ("post", "/api/v1/notifications/1/cancel"),
+        ("post", "/api/v1/templates"),
+        ("put", "/api/v1/templates/code"),
+        ("delete", "/api/v1/templates/code"),
     ],
 )
 def test_writes_with_a_read_token_are_403_and_change_nothing(
@@ -68,6 +73,8 @@ def test_writes_with_a_read_token_are_403_and_change_nothing(
 def test_a_read_token_may_read(api: FlaskClient) -> None:
     assert api.get("/api/v1/clients", headers=READ).status_code == 200
     assert api.get("/api/v1/stats", headers=READ).status_code == 200
+    assert api.get("/api/v1/notifications", headers=READ).status_code == 200
+    assert api.get("/api/v1/templates", headers=READ).status_code == 200
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics", "/docs", "/openapi.json"])
@@ -135,6 +142,11 @@ def test_openapi_spec_declares_paths_bearer_auth_and_public_probes(api: FlaskCli
         "/api/v1/campaigns/{campaign_id}/retry-failed",
         "/api/v1/campaigns/preview",
         "/api/v1/stats",
+        "/api/v1/notifications",
+        "/api/v1/notifications/{notification_id}",
+        "/api/v1/notifications/{notification_id}/cancel",
+        "/api/v1/templates",
+        "/api/v1/templates/{name}",
     ):
         assert path in spec["paths"]
     assert "Recipients are fixed when a campaign starts" in spec["info"]["description"]

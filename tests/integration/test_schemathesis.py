@@ -26,10 +26,13 @@ AUTH = {"Authorization": f"Bearer {WRITE_TOKEN}"}
 # Per operation: small, so the whole run stays well under a minute on two cores.
 MAX_EXAMPLES = 15
 # Fields whose rules are semantic: phone validity, the time range, template variables and
-# syntax, a subject (and only e-mail has HTML), a window whose ends differ.
+# syntax, a subject (and only e-mail has HTML), a window whose ends differ; a stored template
+# of the channel (text or template, not both), a notification's address fitting its channel
+# (exactly one, a stored client), values for every variable, a future expiry, one key per item.
 SEMANTIC_FIELDS = frozenset(
-    {"phone", "starts_at", "ends_at", "text", "subject", "html", "send_window"}
-)
+    {"phone", "starts_at", "ends_at", "text", "subject", "html", "send_window", "template",
+     "to", "variables", "expires_at", "idempotency_key"}
+)  # fmt: skip
 ACCEPTED = frozenset({401, 403, 404, 409, 429})
 # The import answers 200 with a per-row report: a bad record is a rejected row, not a 4xx.
 ROW_REPORTING = frozenset({"POST /api/v1/clients/import"})

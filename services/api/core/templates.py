@@ -9,6 +9,7 @@ from sqlalchemy import Connection, Engine, RowMapping
 
 from shared.db.queries import templates as queries
 from shared.domain.campaigns import Reasons
+from shared.domain.templates import TEMPLATE_NAME
 from shared.errors import Conflict, InvalidInput, NotFound
 
 CONTENT_COLUMNS = ("text", "subject", "html")
@@ -16,6 +17,13 @@ CONTENT_COLUMNS = ("text", "subject", "html")
 
 def not_found(name: str) -> NotFound:
     return NotFound(f"template {name!r} does not exist")
+
+
+def named(name: str) -> str:
+    """The name, when it could name a template (a path may carry anything, NUL included)."""
+    if not TEMPLATE_NAME.fullmatch(name):
+        raise not_found(name)
+    return name
 
 
 def create_template(engine: Engine, values: Mapping[str, Any]) -> RowMapping:
@@ -32,7 +40,7 @@ def create_template(engine: Engine, values: Mapping[str, Any]) -> RowMapping:
 
 def get_template(engine: Engine, name: str) -> RowMapping:
     with engine.connect() as conn:
-        row = queries.get_template(conn, name)
+        row = queries.get_template(conn, named(name))
     if row is None:
         raise not_found(name)
     return row
@@ -41,7 +49,7 @@ def get_template(engine: Engine, name: str) -> RowMapping:
 def replace_template(engine: Engine, name: str, values: Mapping[str, Any]) -> RowMapping:
     """Replace every field; what campaigns and notifications copied earlier stays as it was."""
     with engine.begin() as conn:
-        row = queries.replace_template(conn, name, {"subject": None, "html": None, **values})
+        row = queries.replace_template(conn, named(name), {"subject": None, "html": None, **values})
     if row is None:
         raise not_found(name)
     return row
@@ -49,7 +57,7 @@ def replace_template(engine: Engine, name: str, values: Mapping[str, Any]) -> Ro
 
 def delete_template(engine: Engine, name: str) -> None:
     with engine.begin() as conn:
-        if not queries.delete_template(conn, name):
+        if not queries.delete_template(conn, named(name)):
             raise not_found(name)
 
 

@@ -28,9 +28,10 @@ from shared.domain.campaigns import (
     time_range_reasons,
 )
 from shared.domain.statuses import CampaignStatus, MessageStatus
+from shared.domain.templates import TEMPLATE_NAME
 
 CLOCK_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
-TEMPLATE_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,99}$"
+TEMPLATE_NAME_PATTERN = f"^{TEMPLATE_NAME.pattern}$"
 
 
 class FilterSchema(StrictSchema):
