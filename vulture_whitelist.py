@@ -13,7 +13,8 @@ broker  # resources/health.py ReadinessSchema
 cancelled_messages  # shared/db/queries/recipients.py OptOutRecord
 parse_clock  # shared/domain/campaigns.py, called by the campaign schemas
 
-# Attributes a library reads: pika's connection parameters, uvicorn's server, flask's g.
+# Attributes a library reads: pika's connection parameters, uvicorn's server, flask's g,
+# psycopg2's connection (the scheduler's LISTEN connection, services/scheduler/notifications.py).
 _.heartbeat
 _.blocked_connection_timeout
 _.connection_attempts
@@ -21,6 +22,7 @@ _.socket_timeout
 _.client_properties
 _.should_exit
 _.log_token
+_.autocommit
 
 # The status tables: one module declares every move, and a unit test holds the statements
 # to them (tests/unit/test_statuses.py).

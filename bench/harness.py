@@ -10,6 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import requests
+from sqlalchemy import text
+
+from shared.db.engine import make_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 TAGS = ("news", "promo", "vip", "sport")
@@ -96,3 +99,24 @@ def watch(api_url: str, token: str, campaign_id: int, stall_s: float = 120) -> d
             print(f"\nno progress for {stall_s:.0f} s: giving up")
             return stats
         time.sleep(0.5)
+
+
+def delivery_figures(database_url: str, campaign_id: int) -> tuple[float, float, float]:
+    """Deliveries per second from first to last, and latency p50/p99 in ms (queued to sent)."""
+    engine = make_engine(database_url)
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                """
+                SELECT count(*), extract(epoch FROM max(sent_at) - min(sent_at)),
+                       percentile_cont(0.5) WITHIN GROUP (ORDER BY sent_at - queued_at),
+                       percentile_cont(0.99) WITHIN GROUP (ORDER BY sent_at - queued_at)
+                  FROM message WHERE campaign_id = :c AND status = 'sent'
+                """
+            ),
+            {"c": campaign_id},
+        ).one()
+    engine.dispose()
+    count, span, p50, p99 = row
+    rate = (count - 1) / float(span) if span else 0.0
+    return rate, p50.total_seconds() * 1000, p99.total_seconds() * 1000

@@ -2,8 +2,10 @@
 
 Prints materialisation time, deliveries per second from first to last delivery, delivery
 latency p50/p99, every service's peak RSS, and the gateway's raw capacity through the same
-client code, so the Herald/raw ratio means something on a noisy machine. Last, the
-scheduler's tick while a million messages wait for their send window (bench/tick.py).
+client code, so the Herald/raw ratio means something on a noisy machine. Then notifications
+through the API, idle and beside a campaign, and in arrays (bench/notifications.py, on the
+same clients). Last, the scheduler's tick while a million messages wait for their send
+window (bench/tick.py).
 """
 
 from __future__ import annotations
@@ -16,16 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
-from sqlalchemy import text
 
-from bench import tick
-from bench.harness import import_clients, start_gateway, stop, watch
+from bench import notifications, tick
+from bench.harness import delivery_figures, import_clients, start_gateway, stop, watch
 from bench.raw_capacity import measure_raw_capacity
 from bench.wrk_check import measure_wrk
 from deploy.stack import Stack
 from sandbox.broker import reset_vhost
 from shared.config import Settings
-from shared.db.engine import make_engine
 from shared.db.migrate import rebuild
 
 DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/herald_bench"
@@ -61,27 +61,6 @@ def scrape(port: int, metric: str) -> float:
     body = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     match = re.search(rf"^{metric} ([0-9.e+-]+)$", body, re.M)
     return float(match.group(1)) if match else 0.0
-
-
-def delivery_figures(campaign_id: int) -> tuple[float, float, float]:
-    """Deliveries per second from first to last, and latency p50/p99 in ms (queued to sent)."""
-    engine = make_engine(DATABASE_URL)
-    with engine.connect() as conn:
-        row = conn.execute(
-            text(
-                """
-                SELECT count(*), extract(epoch FROM max(sent_at) - min(sent_at)),
-                       percentile_cont(0.5) WITHIN GROUP (ORDER BY sent_at - queued_at),
-                       percentile_cont(0.99) WITHIN GROUP (ORDER BY sent_at - queued_at)
-                  FROM message WHERE campaign_id = :c AND status = 'sent'
-                """
-            ),
-            {"c": campaign_id},
-        ).one()
-    engine.dispose()
-    count, span, p50, p99 = row
-    rate = (count - 1) / float(span) if span else 0.0
-    return rate, p50.total_seconds() * 1000, p99.total_seconds() * 1000
 
 
 def run_scenario(recipients: int, delay_ms: int, senders: int, concurrency: int) -> Result:
@@ -127,7 +106,7 @@ def run_scenario(recipients: int, delay_ms: int, senders: int, concurrency: int)
         final = watch(api_url, TOKEN, campaign["id"])
         wall = time.monotonic() - began
         assert final["sent"] == recipients, final
-        rate, p50, p99 = delivery_figures(campaign["id"])
+        rate, p50, p99 = delivery_figures(DATABASE_URL, campaign["id"])
         rss = {n: peak_rss_mb(s.process.pid) for n, s in stack.services.items() if s.process}
         rss["gateway"] = peak_rss_mb(gateway.pid)
         materialise = scrape(METRICS_BASE, "herald_scheduler_materialise_duration_seconds_sum")
@@ -192,6 +171,10 @@ def main() -> None:
 
     for delay_ms in (int(d) for d in args.delays.split(",")):
         report(run_scenario(args.recipients, delay_ms, args.senders, args.concurrency))
+
+    notifications.report(
+        notifications.run(DATABASE_URL, VHOST, args.recipients, args.senders, args.concurrency)
+    )
 
     tick.report(tick.measure(1_000_000))
 
