@@ -383,6 +383,9 @@ def test_prometheus_answers_every_dashboard_panel_and_alert(observed, traced, pr
     stuck = launch(observed.api, "stuck", f"stuck-{SUFFIX}")
     try:
         wait_until(lambda: observed.api.stats(stuck["id"])["status"] == "running", timeout=30)
+        # A notification, so the notification panels have a subject too.
+        code = {"channel": "http", "to": {"phone": "+79165550199"}, "text": "Code 1"}
+        observed.api.request("POST", "/notifications", expect=202, json=code)
         up = 'count(up{job=~"herald-.*"} == 1) == 5'
         wait_until(lambda: query(prometheus, up), timeout=30)
         # A rate needs two scrapes after its series appeared: poll until every panel answers.
