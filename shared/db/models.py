@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     MetaData,
     String,
     Text,
@@ -224,12 +225,17 @@ class Notification(Base):
 
 
 class NotificationCount(Base):
-    """Notifications by channel and status, kept equal to count(*) by a trigger."""
+    """Notifications by channel and status, kept equal to count(*) by a trigger.
+
+    Each count is split over shards (one per backend, modulo), so concurrent accepts do not
+    queue on one row; the count is the sum of its shards.
+    """
 
     __tablename__ = "notification_count"
 
     channel: Mapped[str] = mapped_column(String(16), primary_key=True)
     status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     n: Mapped[int] = mapped_column(BigInteger, server_default=sql("0"))
 
 

@@ -45,7 +45,9 @@ NOTIFICATION_MISMATCHES = text(
     WITH counted AS (SELECT channel, status, count(*) AS n FROM notification GROUP BY 1, 2)
     SELECT coalesce(c.channel, k.channel) AS channel, coalesce(c.status, k.status) AS status,
            coalesce(k.n, 0) AS counter, coalesce(c.n, 0) AS counted
-      FROM counted c FULL JOIN notification_count k USING (channel, status)
+      FROM counted c
+      FULL JOIN (SELECT channel, status, sum(n) AS n FROM notification_count GROUP BY 1, 2) k
+           USING (channel, status)
      WHERE coalesce(k.n, 0) <> coalesce(c.n, 0)
     """
 )

@@ -93,7 +93,12 @@ PAGE = text(
     """
 )
 
-COUNTS = text("SELECT channel, status, n FROM notification_count WHERE n <> 0")
+COUNTS = text(
+    """
+    SELECT channel, status, sum(n) AS n FROM notification_count
+     GROUP BY channel, status HAVING sum(n) <> 0
+    """
+)
 
 
 def existing_by_key(conn: Connection, keys: Sequence[str]) -> dict[str, Any]:

@@ -23,6 +23,10 @@ NOTIFICATION_STATUSES = ('queued', 'sent', 'failed', 'expired', 'cancelled')
 Timestamp = postgresql.TIMESTAMP(timezone=True)
 
 # +1 for each row's new (channel, status), -1 for its old one, summed: unchanged rows cancel.
+# Each counter is split over COUNT_SHARDS rows, picked by the backend's pid: concurrent accepts
+# on other connections update other rows, instead of queueing on one row's lock until they
+# commit. Readers sum the shards.
+COUNT_SHARDS = 16
 COUNT_FUNCTION = """
 CREATE FUNCTION notification_counting() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
@@ -37,11 +41,11 @@ BEGIN
         WITH change AS (%s), delta AS (
             SELECT channel, status, sum(n) AS n FROM change GROUP BY channel, status
         )
-        INSERT INTO notification_count AS c (channel, status, n)
-        SELECT channel, status, n FROM delta WHERE n <> 0
+        INSERT INTO notification_count AS c (channel, status, shard, n)
+        SELECT channel, status, pg_backend_pid() %% %s, n FROM delta WHERE n <> 0
         ORDER BY channel, status
-        ON CONFLICT (channel, status) DO UPDATE SET n = c.n + excluded.n
-    $sql$, changes);
+        ON CONFLICT (channel, status, shard) DO UPDATE SET n = c.n + excluded.n
+    $sql$, changes, {shards});
     RETURN NULL;
 END
 $$
@@ -121,10 +125,11 @@ def upgrade() -> None:
         'notification_count',
         sa.Column('channel', sa.String(16), nullable=False),
         sa.Column('status', sa.String(16), nullable=False),
+        sa.Column('shard', sa.SmallInteger(), nullable=False),
         sa.Column('n', sa.BigInteger(), server_default=sa.text('0'), nullable=False),
-        sa.PrimaryKeyConstraint('channel', 'status', name='pk_notification_count'),
+        sa.PrimaryKeyConstraint('channel', 'status', 'shard', name='pk_notification_count'),
     )
-    op.execute(COUNT_FUNCTION)
+    op.execute(COUNT_FUNCTION.replace('{shards}', str(COUNT_SHARDS)))
     op.execute(
         'CREATE TRIGGER notification_count_insert AFTER INSERT ON notification'
         ' REFERENCING NEW TABLE AS new_rows'
