@@ -18,7 +18,8 @@ from sqlalchemy.types import Text
 
 # A key binds its notification for this long; after it, the same key makes a new one.
 KEY_LIFETIME = dt.timedelta(hours=24)
-# Wakes the scheduler's notification releaser at commit (it also polls, should one be missed).
+# Accepts notify it with the channel as payload, so the scheduler's releaser wakes at commit
+# (it also polls, should a notice be missed).
 WAKE_CHANNEL = "herald_notifications"
 
 
@@ -57,7 +58,9 @@ COLUMNS = """
 
 BY_KEYS = text(
     """
-    SELECT id, status, idempotency_key, request_hash FROM notification
+    SELECT id, status, idempotency_key, request_hash,
+           created_at <= now() - :lifetime AS is_stale
+      FROM notification
      WHERE idempotency_key = ANY(:keys)
     """
 ).bindparams(bindparam("keys", type_=ARRAY(Text)))
@@ -78,8 +81,6 @@ FORGET_ALL_STALE_KEYS = text(
                    LIMIT :limit)
     """
 )
-
-WAKE = text("SELECT pg_notify(:wake, channel) FROM unnest(CAST(:channels AS text[])) AS channel")
 
 GET = text(f"SELECT {COLUMNS} FROM notification WHERE id = :id")
 
@@ -105,7 +106,7 @@ def existing_by_key(conn: Connection, keys: Sequence[str]) -> dict[str, Any]:
     """Notifications holding these idempotency keys, by key."""
     if not keys:
         return {}
-    rows = conn.execute(BY_KEYS, {"keys": list(keys)}).mappings()
+    rows = conn.execute(BY_KEYS, {"keys": list(keys), "lifetime": KEY_LIFETIME}).mappings()
     return {row["idempotency_key"]: row for row in rows}
 
 
@@ -118,12 +119,6 @@ def forget_all_stale_keys(conn: Connection, limit: int = 10_000) -> int:
     """Release up to `limit` keys past their lifetime (housekeeping keeps the index small)."""
     params = {"lifetime": KEY_LIFETIME, "limit": limit}
     return conn.execute(FORGET_ALL_STALE_KEYS, params).rowcount
-
-
-def wake_releaser(conn: Connection, channels: Sequence[str]) -> None:
-    """Tell the scheduler, at commit, which channels have notifications waiting (a hint: it
-    polls too). PostgreSQL delivers one notice per distinct payload and transaction."""
-    conn.execute(WAKE, {"wake": WAKE_CHANNEL, "channels": sorted(set(channels))})
 
 
 def get_notification(conn: Connection, notification_id: int) -> Any | None:

@@ -24,11 +24,11 @@ from shared.db.queries.audience import MATCHES_FILTER, REACHABLE, address_field
 from shared.db.queries.campaigns import insert_campaign
 from shared.db.queries.messages import DUE, DueMessage
 from shared.db.queries.notifications import (
+    WAKE_CHANNEL,
     Accepted,
     NewNotification,
     existing_by_key,
     forget_stale_keys,
-    wake_releaser,
 )
 from shared.domain.statuses import ACTIONS, CampaignStatus, NotificationStatus
 from shared.domain.text import storable_text
@@ -252,15 +252,25 @@ def requeue_failed(conn: Connection, campaign_id: int) -> int:
 
 ALLOCATE_IDS = text("SELECT nextval('message_id_seq') FROM generate_series(1, :n)")
 
-# Ids are drawn first, so each input row knows its id whether or not its key let it in.
+# A batch's ids are drawn first (a lone row takes its own), so each input row knows its id
+# whether or not its key let it in. The wake-up for the scheduler rides in the same statement
+# (PostgreSQL folds equal notices of one transaction and sends them at commit).
 ACCEPT = text(
     """
-    INSERT INTO notification (id, channel, client_id, address, subject, text, html, template,
-                              not_before, expires_at, idempotency_key, request_hash)
-    SELECT * FROM unnest(:ids, :channels, :client_ids, :addresses, :subjects, :texts, :htmls,
-                         :templates, :not_befores, :expires, :keys, :hashes)
-    ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-    RETURNING id
+    WITH inserted AS (
+        INSERT INTO notification (id, channel, client_id, address, subject, text, html,
+                                  template, not_before, expires_at, idempotency_key,
+                                  request_hash)
+        SELECT coalesce(v.id, nextval('message_id_seq')), v.channel, v.client_id, v.address,
+               v.subject, v.text, v.html, v.template, v.not_before, v.expires_at, v.key, v.hash
+          FROM unnest(:ids, :channels, :client_ids, :addresses, :subjects, :texts, :htmls,
+                      :templates, :not_befores, :expires, :keys, :hashes)
+               AS v(id, channel, client_id, address, subject, text, html, template,
+                    not_before, expires_at, key, hash)
+        ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+        RETURNING id, channel
+    )
+    SELECT id, pg_notify(:wake, channel) AS woken FROM inserted
     """
 ).bindparams(
     bindparam("ids", type_=ARRAY(BigInteger)),
@@ -356,14 +366,40 @@ def accept_notifications(conn: Connection, rows: Sequence[NewNotification]) -> l
     A row whose idempotency key (within its 24 hours) names an earlier notification is not
     stored again: its result is the earlier one, a conflict if the request differed. Two
     requests racing with one key meet at the unique index, so only one row is ever written.
+    A lone notification without a key costs one statement.
     """
     if not rows:
         return []
-    keys = [r.idempotency_key for r in rows if r.idempotency_key]
-    forget_stale_keys(conn, keys)
-    ids = list(conn.execute(ALLOCATE_IDS, {"n": len(rows)}).scalars())
+    ids = _insert(conn, rows)
+    refused = [r.idempotency_key or "" for r, i in zip(rows, ids, strict=True) if i is None]
+    earlier = existing_by_key(conn, refused) if refused else {}
+    stale = [key for key, row in earlier.items() if row["is_stale"]]
+    if stale:
+        # Keys past their lifetime bind nothing: released, their rows are stored anew.
+        forget_stale_keys(conn, stale)
+        again = [i for i, (r, n) in enumerate(zip(rows, ids, strict=True)) if n is None]
+        for index, new_id in zip(again, _insert(conn, [rows[i] for i in again]), strict=True):
+            ids[index] = new_id
+        earlier = existing_by_key(conn, [rows[i].idempotency_key or "" for i in again])
+    results = []
+    for row, new_id in zip(rows, ids, strict=True):
+        if new_id is not None:
+            results.append(Accepted(new_id, str(NotificationStatus.QUEUED), is_new=True))
+            continue
+        # Refused rows are those whose key an earlier notification holds.
+        found = earlier[row.idempotency_key or ""]
+        conflict = found["request_hash"] != row.request_hash
+        results.append(Accepted(found["id"], found["status"], False, is_conflict=conflict))
+    return results
+
+
+def _insert(conn: Connection, rows: Sequence[NewNotification]) -> list[int | None]:
+    """Insert the rows; each one's new id, or None where its key was taken."""
+    drawn: list[int | None] = [None]
+    if len(rows) > 1:
+        drawn = list(conn.execute(ALLOCATE_IDS, {"n": len(rows)}).scalars())
     params = {
-        "ids": ids,
+        "ids": drawn,
         "channels": [r.channel for r in rows],
         "client_ids": [r.client_id for r in rows],
         "addresses": [r.address for r in rows],
@@ -375,22 +411,13 @@ def accept_notifications(conn: Connection, rows: Sequence[NewNotification]) -> l
         "expires": [r.expires_at for r in rows],
         "keys": [r.idempotency_key for r in rows],
         "hashes": [r.request_hash for r in rows],
+        "wake": WAKE_CHANNEL,
     }
-    inserted = set(conn.execute(ACCEPT, params).scalars())
-    refused_keys = [r.idempotency_key for r, i in zip(rows, ids, strict=True) if i not in inserted]
-    earlier = existing_by_key(conn, [k for k in refused_keys if k])
-    results = []
-    for row, new_id in zip(rows, ids, strict=True):
-        if new_id in inserted:
-            results.append(Accepted(new_id, str(NotificationStatus.QUEUED), is_new=True))
-            continue
-        # Refused rows are those whose key an earlier notification holds.
-        found = earlier[row.idempotency_key or ""]
-        conflict = found["request_hash"] != row.request_hash
-        results.append(Accepted(found["id"], found["status"], False, is_conflict=conflict))
-    if inserted:
-        wake_releaser(conn, [r.channel for r, i in zip(rows, ids, strict=True) if i in inserted])
-    return results
+    inserted = list(conn.execute(ACCEPT, params).scalars())
+    if len(rows) == 1:
+        return [inserted[0] if inserted else None]
+    kept = set(inserted)
+    return [i if i in kept else None for i in drawn]
 
 
 def release_notifications(conn: Connection, channel: str, limit: int) -> list[ReleasedNotification]:

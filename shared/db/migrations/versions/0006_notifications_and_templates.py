@@ -25,27 +25,34 @@ Timestamp = postgresql.TIMESTAMP(timezone=True)
 # +1 for each row's new (channel, status), -1 for its old one, summed: unchanged rows cancel.
 # Each counter is split over COUNT_SHARDS rows, picked by the backend's pid: concurrent accepts
 # on other connections update other rows, instead of queueing on one row's lock until they
-# commit. Readers sum the shards.
+# commit. Readers sum the shards. Static SQL in each branch, so PL/pgSQL plans it once per
+# connection: a single accepted notification must not pay for planning the trigger.
 COUNT_SHARDS = 16
-COUNT_FUNCTION = """
-CREATE FUNCTION notification_counting() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    changes text := 'SELECT channel, status, 1 AS n FROM new_rows';
-BEGIN
-    IF TG_OP = 'UPDATE' THEN
-        changes := changes || ' UNION ALL SELECT channel, status, -1 FROM old_rows';
-    ELSIF TG_OP = 'DELETE' THEN
-        changes := 'SELECT channel, status, -1 AS n FROM old_rows';
-    END IF;
-    EXECUTE format($sql$
-        WITH change AS (%s), delta AS (
-            SELECT channel, status, sum(n) AS n FROM change GROUP BY channel, status
-        )
+UPSERT = f"""
         INSERT INTO notification_count AS c (channel, status, shard, n)
-        SELECT channel, status, pg_backend_pid() %% %s, n FROM delta WHERE n <> 0
-        ORDER BY channel, status
-        ON CONFLICT (channel, status, shard) DO UPDATE SET n = c.n + excluded.n
-    $sql$, changes, {shards});
+        SELECT channel, status, pg_backend_pid() % {COUNT_SHARDS}, sum(n)
+          FROM change
+         GROUP BY channel, status
+        HAVING sum(n) <> 0
+         ORDER BY channel, status
+        ON CONFLICT (channel, status, shard) DO UPDATE SET n = c.n + excluded.n;
+"""
+COUNT_FUNCTION = f"""
+CREATE FUNCTION notification_counting() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        WITH change AS (SELECT channel, status, 1 AS n FROM new_rows)
+        {UPSERT}
+    ELSIF TG_OP = 'UPDATE' THEN
+        WITH change AS (
+            SELECT channel, status, 1 AS n FROM new_rows
+            UNION ALL SELECT channel, status, -1 FROM old_rows
+        )
+        {UPSERT}
+    ELSE
+        WITH change AS (SELECT channel, status, -1 AS n FROM old_rows)
+        {UPSERT}
+    END IF;
     RETURN NULL;
 END
 $$
@@ -129,7 +136,7 @@ def upgrade() -> None:
         sa.Column('n', sa.BigInteger(), server_default=sa.text('0'), nullable=False),
         sa.PrimaryKeyConstraint('channel', 'status', 'shard', name='pk_notification_count'),
     )
-    op.execute(COUNT_FUNCTION.replace('{shards}', str(COUNT_SHARDS)))
+    op.execute(COUNT_FUNCTION)
     op.execute(
         'CREATE TRIGGER notification_count_insert AFTER INSERT ON notification'
         ' REFERENCING NEW TABLE AS new_rows'
