@@ -57,6 +57,11 @@ SENDER_IN_FLIGHT = Gauge(
     "herald_sender_in_flight",
     "Items handed to the dispatcher and not yet finished.",
 )
+SENDER_CAMPAIGN_SLOTS = Gauge(
+    "herald_sender_campaign_slots",
+    "Campaign deliveries a sender lets in flight now, sized to the gateway's latency.",
+    ["channel"],
+)
 SENDER_CIRCUIT_OPEN = Gauge(
     "herald_sender_circuit_open",
     "1 while the channel's circuit breaker keeps deliveries back (open or trying), else 0.",

@@ -22,6 +22,7 @@ import uvloop
 
 from services.sender.breaker import ChannelBreaker
 from services.sender.kept import KeptResults
+from services.sender.slots import LatencySlots
 from shared import metrics
 from shared.channels.base import (
     AsyncMessenger,
@@ -30,6 +31,7 @@ from shared.channels.base import (
     Messenger,
     MessengerFactory,
 )
+from shared.domain.concurrency import GradientLimit
 from shared.domain.outcomes import DeliveryResult, deferred, expired, held, transient
 from shared.domain.throttle import priority_concurrency
 from shared.messaging.envelopes import DeliveryItem
@@ -40,6 +42,7 @@ Results = list[tuple[DeliveryItem, DeliveryResult]]
 OUTCOME_LABELS = ("sent", "transient", "permanent", "expired", "held", "deferred")
 # A blocking messenger holds a thread per delivery; more would only queue at its own pool.
 MAX_BLOCKING_THREADS = 64
+DEFAULT_FLOOR = 16  # campaign slots kept however slow the gateway answers
 
 
 class BatchProgress:
@@ -170,19 +173,20 @@ class Dispatcher:
             target=self._loop.run_forever, name=f"loop-{channel}", daemon=True
         )
         self._thread.start()
-        self._messenger, self._slots, self._priority_slots = asyncio.run_coroutine_threadsafe(
+        # Over the network the campaign slots follow the gateway's latency; a blocking
+        # messenger keeps its fixed pool of threads.
+        floor = DEFAULT_FLOOR if self._is_async else self._concurrency
+        self._slots = LatencySlots(GradientLimit(self._concurrency, floor=floor))
+        self._slots_gauge = metrics.SENDER_CAMPAIGN_SLOTS.labels(channel)
+        self._messenger, self._priority_slots = asyncio.run_coroutine_threadsafe(
             self._setup(), self._loop
         ).result()
 
-    async def _setup(self) -> tuple[AsyncMessenger | None, asyncio.Semaphore, asyncio.Semaphore]:
+    async def _setup(self) -> tuple[AsyncMessenger | None, asyncio.Semaphore]:
         messenger = None
         if self._is_async:
             messenger = await cast(AsyncMessengerFactory, self._factory)()
-        return (
-            messenger,
-            asyncio.Semaphore(self._concurrency),
-            asyncio.Semaphore(self._priority_concurrency),
-        )
+        return messenger, asyncio.Semaphore(self._priority_concurrency)
 
     def dispatch(
         self,
@@ -271,7 +275,11 @@ class Dispatcher:
             # item comes back through a retry tier instead of holding the delivery unacked.
             log.exception("%s messenger raised instead of returning a result", self.channel)
             result = transient(f"messenger error: {type(exc).__name__}: {exc}")
-        self._duration.observe(time.perf_counter() - started)
+        duration = time.perf_counter() - started
+        self._duration.observe(duration)
+        if not priority:
+            self._slots.record(duration)
+            self._slots_gauge.set(self._slots.limit.slots)
         self._breaker.record(permit, result)
         return result
 
