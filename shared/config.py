@@ -175,6 +175,7 @@ class Settings:
     tick_interval_s: float = 0.2
     outbox_poll_s: float = 0.2
     notification_poll_s: float = 0.25  # the releaser also wakes on every accept
+    notification_linger_s: float = 0.02  # after a wake-up, to release several at once
     stats_flush_max: int = 200
     stats_flush_s: float = 0.1
     max_request_bytes: int = 64 * 1024 * 1024
@@ -279,6 +280,7 @@ class Settings:
             tick_interval_s=number("TICK_INTERVAL_S", float),
             outbox_poll_s=number("OUTBOX_POLL_S", float),
             notification_poll_s=number("NOTIFICATION_POLL_S", float),
+            notification_linger_s=number("NOTIFICATION_LINGER_S", float),
             stats_flush_max=number("STATS_FLUSH_MAX", int),
             stats_flush_s=number("STATS_FLUSH_S", float),
             max_request_bytes=number("MAX_REQUEST_BYTES", int),

@@ -34,7 +34,7 @@ def test_a_gateway_that_queues_keeps_the_limit_near_what_it_serves_without_a_que
         feed(limit, queueing, 1)
         seen.append(limit.slots)
     steady = seen[50:]
-    # Answers within about twice the fastest (8 ms at the floor) instead of half a second.
+    # Answers within a few times the fastest (8 ms at the floor) instead of half a second.
     assert max(queueing(n) for n in steady) <= 0.05
     assert min(steady) >= 16
 
