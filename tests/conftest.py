@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from sandbox.broker import reset_vhost
+from sandbox.broker import MADE, delete_vhost, reset_vhost
 from shared.config import Settings
 from shared.db.engine import make_engine
 from shared.db.migrate import rebuild
@@ -80,6 +80,16 @@ def engine(migrated_engine: Engine) -> Engine:
     with migrated_engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
     return migrated_engine
+
+
+@pytest.fixture(scope="module", autouse=True)
+def vhosts_removed_after_module() -> Iterator[None]:
+    """The vhosts a module made go when it ends: every quorum queue holds broker file
+    descriptors, and a RabbitMQ node has few (under a thousand here)."""
+    start = len(MADE)
+    yield
+    for vhost in dict.fromkeys(MADE[start:]):
+        delete_vhost(vhost)
 
 
 @pytest.fixture(scope="module")

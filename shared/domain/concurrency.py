@@ -28,7 +28,7 @@ SMOOTHING = 0.2  # share of each new estimate taken into the limit
 class GradientLimit:
     ceiling: int
     floor: int = 16
-    tolerance: float = 3.0
+    tolerance: float = 2.0
     limit: float = 0.0
     min_rtt: float = math.inf
     _samples: list[float] = field(default_factory=list)
