@@ -42,7 +42,7 @@ Results = list[tuple[DeliveryItem, DeliveryResult]]
 OUTCOME_LABELS = ("sent", "transient", "permanent", "expired", "held", "deferred")
 # A blocking messenger holds a thread per delivery; more would only queue at its own pool.
 MAX_BLOCKING_THREADS = 64
-DEFAULT_FLOOR = 64  # campaign slots kept however the gateway answers: enough to keep it busy
+DEFAULT_FLOOR = 16  # campaign slots kept however slow the gateway answers
 
 
 class BatchProgress:
