@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from types import TracebackType
 
 from shared.domain.concurrency import GradientLimit
 
@@ -29,12 +28,7 @@ class LatencySlots:
             await waiter
         self.in_use += 1
 
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *_exc_info: object) -> None:
         self.in_use -= 1
         self._wake()
 
