@@ -100,6 +100,15 @@ CLAIM_DUE = text(
     """
 )
 
+# The arrays an outcome batch is passed as, to the messages' and the notifications' statement.
+OUTCOME_ARRAYS = (
+    bindparam("ids", type_=ARRAY(BigInteger)),
+    bindparam("statuses", type_=ARRAY(Text)),
+    bindparam("attempts", type_=ARRAY(Integer)),
+    bindparam("errors", type_=ARRAY(Text)),
+    bindparam("ats", type_=ARRAY(Float)),
+)
+
 # Only messages not yet final take an outcome: a replayed or duplicate outcome finds the
 # message already final and changes nothing, so counts stay exact under redelivery. A
 # "held" outcome (not sent because the campaign was paused) puts the message back to
@@ -130,13 +139,7 @@ APPLY_OUTCOMES = text(
       FROM v JOIN locked ON locked.id = v.id
      WHERE m.id = v.id
     """
-).bindparams(
-    bindparam("ids", type_=ARRAY(BigInteger)),
-    bindparam("statuses", type_=ARRAY(Text)),
-    bindparam("attempts", type_=ARRAY(Integer)),
-    bindparam("errors", type_=ARRAY(Text)),
-    bindparam("ats", type_=ARRAY(Float)),
-)
+).bindparams(*OUTCOME_ARRAYS)
 
 CLOSE_PENDING = text(
     """
@@ -213,7 +216,12 @@ def apply_outcomes(conn: Connection, outcomes: Sequence[OutcomeRecord]) -> int:
     """Record final outcomes of queued messages in one statement; returns how many applied."""
     if not outcomes:
         return 0
-    params = {
+    return conn.execute(APPLY_OUTCOMES, outcome_arrays(outcomes)).rowcount
+
+
+def outcome_arrays(outcomes: Sequence[OutcomeRecord]) -> dict[str, list[Any]]:
+    """The OUTCOME_ARRAYS of a batch of outcomes."""
+    return {
         "ids": [o.message_id for o in outcomes],
         "statuses": [o.status for o in outcomes],
         "attempts": [o.attempt for o in outcomes],
@@ -221,7 +229,6 @@ def apply_outcomes(conn: Connection, outcomes: Sequence[OutcomeRecord]) -> int:
         "errors": [None if o.error is None else storable_text(o.error) for o in outcomes],
         "ats": [o.at for o in outcomes],
     }
-    return conn.execute(APPLY_OUTCOMES, params).rowcount
 
 
 def close_pending(conn: Connection, campaign_ids: Sequence[int], status: str) -> int:
@@ -324,13 +331,7 @@ APPLY_NOTIFICATION_OUTCOMES = text(
       FROM v JOIN locked ON locked.id = v.id
      WHERE n.id = v.id
     """
-).bindparams(
-    bindparam("ids", type_=ARRAY(BigInteger)),
-    bindparam("statuses", type_=ARRAY(Text)),
-    bindparam("attempts", type_=ARRAY(Integer)),
-    bindparam("errors", type_=ARRAY(Text)),
-    bindparam("ats", type_=ARRAY(Float)),
-)
+).bindparams(*OUTCOME_ARRAYS)
 
 EXPIRED_UNSENT = "not released before expires_at (send window shut or channel ceiling reached)"
 EXPIRE_NOTIFICATIONS = text(
@@ -432,14 +433,7 @@ def apply_notification_outcomes(conn: Connection, outcomes: Sequence[OutcomeReco
     final = [o for o in outcomes if o.status != "held"]
     if not final:
         return 0
-    params = {
-        "ids": [o.message_id for o in final],
-        "statuses": [o.status for o in final],
-        "attempts": [o.attempt for o in final],
-        "errors": [None if o.error is None else storable_text(o.error) for o in final],
-        "ats": [o.at for o in final],
-    }
-    return conn.execute(APPLY_NOTIFICATION_OUTCOMES, params).rowcount
+    return conn.execute(APPLY_NOTIFICATION_OUTCOMES, outcome_arrays(final)).rowcount
 
 
 def expire_notifications(conn: Connection) -> int:
