@@ -33,6 +33,10 @@ TABLES = (
     "notification",
     "notification_count",
     "template",
+    "early_receipt",
+    "webhook",
+    "webhook_event",
+    "webhook_attempt",
 )
 
 

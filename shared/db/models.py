@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Date,
     Double,
     ForeignKey,
@@ -113,6 +114,8 @@ class CampaignProgress(Base):
     failed: Mapped[int] = mapped_column(Integer, server_default=sql("0"))
     expired: Mapped[int] = mapped_column(Integer, server_default=sql("0"))
     cancelled: Mapped[int] = mapped_column(Integer, server_default=sql("0"))
+    delivered: Mapped[int] = mapped_column(Integer, server_default=sql("0"))
+    undelivered: Mapped[int] = mapped_column(Integer, server_default=sql("0"))
     # Clients the filter matched but who got no message: no address for the channel, or
     # opted out of it. Counted once, when the campaign starts.
     left_out_no_address: Mapped[int] = mapped_column(Integer, server_default=sql("0"))
@@ -139,6 +142,8 @@ class Message(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
     queued_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
     sent_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    # When a receipt said it reached the handset or the inbox, or failed to.
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
 
     __table_args__ = (
         UniqueConstraint("campaign_id", "client_id"),
@@ -204,6 +209,7 @@ class Notification(Base):
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
     updated_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
     sent_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
 
     __table_args__ = (
         Index(
@@ -304,3 +310,84 @@ class SummaryReport(Base):
 
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     sent_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
+
+
+class EarlyReceipt(Base):
+    """A receipt for a message whose sent outcome is not recorded yet; applied with it."""
+
+    __tablename__ = "early_receipt"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    opt_out: Mapped[bool] = mapped_column(Boolean, server_default=sql("false"))
+    received_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
+
+    __table_args__ = (Index("ix_early_receipt_received_at", "received_at"),)
+
+
+class Webhook(Base):
+    """A subscription: events of the listed types are POSTed, signed with its secret."""
+
+    __tablename__ = "webhook"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    url: Mapped[str] = mapped_column(Text)
+    events: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    secret: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, server_default=sql("true"))
+    failing_since: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
+    updated_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
+
+
+class WebhookEvent(Base):
+    """One POST owed to a subscription: a JSON array of events, written by the triggers."""
+
+    __tablename__ = "webhook_event"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    webhook_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("webhook.id", ondelete="CASCADE")
+    )
+    payload: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    events: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
+    attempts: Mapped[int] = mapped_column(Integer, server_default=sql("0"))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    given_up_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+
+    __table_args__ = (
+        Index(
+            "ix_webhook_event_owed",
+            "webhook_id",
+            "next_attempt_at",
+            "id",
+            postgresql_where=sql("delivered_at IS NULL AND given_up_at IS NULL"),
+        ),
+    )
+
+
+class WebhookAttempt(Base):
+    """One POST of an event row: its answer or its error, and how long it took."""
+
+    __tablename__ = "webhook_attempt"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    webhook_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("webhook.id", ondelete="CASCADE")
+    )
+    event_id: Mapped[int] = mapped_column(BigInteger)
+    attempted_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[float | None] = mapped_column(Double)
+    error: Mapped[str | None] = mapped_column(Text)
+    events: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_webhook_attempt_webhook_id_id", "webhook_id", "id"),)

@@ -29,6 +29,9 @@ class MessageStatus(StrEnum):
     FAILED = "failed"
     EXPIRED = "expired"
     CANCELLED = "cancelled"
+    # What a receipt said after the gateway took it (`sent`): on the handset, or not.
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
 
 
 class NotificationStatus(StrEnum):
@@ -39,6 +42,8 @@ class NotificationStatus(StrEnum):
     FAILED = "failed"
     EXPIRED = "expired"
     CANCELLED = "cancelled"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
 
 
 # What a sender reports of an item: a final status, or "held" (not sent, its campaign paused).
@@ -46,6 +51,8 @@ OUTCOME_STATUSES = ("sent", "failed", "expired", "held")
 # A message still on its way: a campaign with none of these left is over.
 OPEN_MESSAGE_STATUSES = frozenset({MessageStatus.PENDING, MessageStatus.QUEUED})
 FINAL_MESSAGE_STATUSES = frozenset(MessageStatus) - OPEN_MESSAGE_STATUSES
+# Taken by the gateway or the relay: still `sent`, or since told apart by a receipt.
+ACCEPTED_STATUSES = ("sent", "delivered", "undelivered")
 # Campaigns the scheduler still works on; the others send nothing more.
 ACTIVE_CAMPAIGN_STATUSES = frozenset({CampaignStatus.RUNNING, CampaignStatus.PAUSED})
 FINAL_CAMPAIGN_STATUSES = frozenset(
@@ -94,6 +101,10 @@ MESSAGE_MOVES: Mapping[str, Move] = {
         # The client was deleted or opted out of the channel.
         _move("cancel_client_pending", {M.PENDING}, {M.CANCELLED}, "api"),
         _move("requeue_failed", {M.FAILED}, {M.PENDING}, "api"),
+        # A receipt for a message the gateway took; a receipt that came before the sent
+        # outcome waits and is applied with it.
+        _move("apply_receipts", {M.SENT}, {M.DELIVERED, M.UNDELIVERED}, "stats"),
+        _move("apply_early_receipts", {M.SENT}, {M.DELIVERED, M.UNDELIVERED}, "stats"),
     )
 }
 
@@ -110,6 +121,9 @@ NOTIFICATION_MOVES: Mapping[str, Move] = {
         _move("expire_notifications", {N.QUEUED}, {N.EXPIRED}, "scheduler"),
         # Only while not yet released: once with a sender it is on its way.
         _move("cancel_notification", {N.QUEUED}, {N.CANCELLED}, "api"),
+        # Receipts name ids, unique across messages and notifications: one statement each.
+        _move("apply_receipts", {N.SENT}, {N.DELIVERED, N.UNDELIVERED}, "stats"),
+        _move("apply_early_receipts", {N.SENT}, {N.DELIVERED, N.UNDELIVERED}, "stats"),
     )
 }
 

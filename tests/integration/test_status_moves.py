@@ -18,9 +18,10 @@ import pytest
 from sqlalchemy import Engine, insert, text
 from sqlalchemy.engine import Connection
 
-from shared.db.models import Message, Notification
+from shared.db.models import EarlyReceipt, Message, Notification
 from shared.db.queries import statuses
 from shared.db.queries.notifications import NewNotification
+from shared.domain.receipts import Receipt
 from shared.domain.statuses import (
     ACTIONS,
     CAMPAIGN_MOVES,
@@ -70,6 +71,23 @@ def outcomes_for_all(conn: Connection, campaign_id: int) -> list[Outcome]:
     return [Outcome(i, next(kinds), 1, time.time(), None) for i in ids]
 
 
+def receipts_for_all(conn: Connection, table: str) -> list[Receipt]:
+    """A delivered or undelivered receipt for every row of the table, in turns."""
+    ids = conn.execute(text(f"SELECT id FROM {table} ORDER BY id")).scalars()
+    kinds = itertools.cycle(("delivered", "undelivered"))
+    return [Receipt(i, next(kinds), None, time.time()) for i in ids]
+
+
+def early_receipts_for_all(conn: Connection, table: str) -> Any:
+    """Receipts kept early for every row, then applied to those now sent."""
+    receipts = receipts_for_all(conn, table)
+    conn.execute(
+        insert(EarlyReceipt),
+        [{"id": r.id, "status": r.status, "at": NOW} for r in receipts],
+    )
+    return statuses.apply_early_receipts(conn, [r.id for r in receipts])
+
+
 MessageRun = Callable[[Connection, int, list[int]], Any]
 MESSAGE_RUNS: dict[str, MessageRun] = {
     "materialise": lambda conn, c, _: statuses.materialise(conn, c),
@@ -81,6 +99,10 @@ MESSAGE_RUNS: dict[str, MessageRun] = {
         statuses.cancel_client_pending(conn, client) for client in clients
     ],
     "requeue_failed": lambda conn, c, _: statuses.requeue_failed(conn, c),
+    "apply_receipts": lambda conn, *_: statuses.apply_receipts(
+        conn, receipts_for_all(conn, "message")
+    ),
+    "apply_early_receipts": lambda conn, *_: early_receipts_for_all(conn, "message"),
 }
 
 
@@ -233,6 +255,10 @@ NOTIFICATION_RUNS: dict[str, Callable[[Connection], Any]] = {
     ),
     "expire_notifications": statuses.expire_notifications,
     "cancel_notification": cancel_each,
+    "apply_receipts": lambda conn: statuses.apply_receipts(
+        conn, receipts_for_all(conn, "notification")
+    ),
+    "apply_early_receipts": lambda conn: early_receipts_for_all(conn, "notification"),
 }
 
 

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP
 from sqlalchemy.engine import Connection
-from sqlalchemy.types import BigInteger, Float, Integer, Text
+from sqlalchemy.types import BigInteger, Boolean, Float, Integer, Text
 
 from shared.db.queries.audience import MATCHES_FILTER, REACHABLE, address_field
 from shared.db.queries.campaigns import insert_campaign
@@ -446,6 +446,176 @@ def cancel_notification(conn: Connection, notification_id: int) -> bool:
     return conn.execute(CANCEL_NOTIFICATION, {"id": notification_id}).first() is not None
 
 
+# --- receipt moves ------------------------------------------------------------------------
+
+RECEIPT_ARRAYS = (
+    bindparam("ids", type_=ARRAY(BigInteger)),
+    bindparam("statuses", type_=ARRAY(Text)),
+    bindparam("errors", type_=ARRAY(Text)),
+    bindparam("ats", type_=ARRAY(Float)),
+    bindparam("opt_outs", type_=ARRAY(Boolean)),
+)
+
+# Locked first, whatever their status: an outcome being applied elsewhere either committed
+# before (the row is sent, the receipt applies) or waits for this transaction (the receipt is
+# kept early, and that outcome's next statement sees it). Either way none is lost.
+LOCK_RECEIVERS = {
+    table: text(
+        f"SELECT id, status, client_id FROM {table} WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"
+    ).bindparams(bindparam("ids", type_=ARRAY(BigInteger)))
+    for table in ("message", "notification")
+}
+
+# The gateway's error is kept only when it was not delivered; a delivered message keeps the
+# error of an earlier attempt, if any.
+APPLY_RECEIPTS = {
+    table: text(
+        f"""
+        WITH v AS (
+            SELECT * FROM unnest(:ids, :statuses, :errors, :ats, :opt_outs)
+                   AS v(id, status, error, at, opt_out)
+        )
+        UPDATE {table} m
+           SET status = v.status,
+               last_error = CASE WHEN v.status = 'undelivered' THEN v.error
+                                 ELSE m.last_error END,
+               delivered_at = to_timestamp(v.at), updated_at = now()
+          FROM v
+         WHERE m.id = v.id AND m.status = 'sent'
+        RETURNING m.id, m.client_id, v.opt_out
+        """
+    ).bindparams(*RECEIPT_ARRAYS)
+    for table in ("message", "notification")
+}
+
+KEEP_EARLY_RECEIPTS = text(
+    """
+    INSERT INTO early_receipt (id, status, error, at, opt_out)
+    SELECT id, status, error, to_timestamp(at), opt_out
+      FROM unnest(:ids, :statuses, :errors, :ats, :opt_outs) AS v(id, status, error, at, opt_out)
+    ON CONFLICT (id) DO NOTHING
+    """
+).bindparams(*RECEIPT_ARRAYS)
+
+# Run after outcomes were applied, in their transaction: receipts that came first now apply.
+APPLY_EARLY_RECEIPTS = {
+    table: text(
+        f"""
+        WITH r AS (
+            DELETE FROM early_receipt e
+             WHERE e.id = ANY(:ids)
+               AND EXISTS (SELECT 1 FROM {table} m WHERE m.id = e.id AND m.status = 'sent')
+            RETURNING e.*
+        )
+        UPDATE {table} m
+           SET status = r.status,
+               last_error = CASE WHEN r.status = 'undelivered' THEN r.error
+                                 ELSE m.last_error END,
+               delivered_at = r.at, updated_at = now()
+          FROM r
+         WHERE m.id = r.id
+        RETURNING m.id, m.client_id, r.opt_out
+        """
+    ).bindparams(bindparam("ids", type_=ARRAY(BigInteger)))
+    for table in ("message", "notification")
+}
+
+
+class ReceiptRecord(Protocol):
+    """What apply_receipts reads of a receipt (shared/domain/receipts.Receipt has these)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def at(self) -> float: ...
+    @property
+    def opt_out(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptsApplied:
+    """What became of a batch of receipts. `opt_out_clients`: clients to opt out of e-mail."""
+
+    messages: int = 0
+    notifications: int = 0
+    early: int = 0  # kept until their sent outcome is applied
+    ignored: int = 0  # already final: a repeat, or a message that failed or expired
+    unknown: int = 0  # no message or notification has the id
+    opt_out_clients: tuple[int, ...] = ()
+
+
+def apply_receipts(conn: Connection, receipts: Sequence[ReceiptRecord]) -> ReceiptsApplied:
+    """Apply receipts to messages and notifications, or keep those that came early.
+
+    Only a `sent` row takes a receipt, so a repeated receipt changes nothing; within one
+    batch the first receipt of an id counts. Five statements whatever the batch's size.
+    """
+    first: dict[int, ReceiptRecord] = {}
+    for receipt in receipts:
+        first.setdefault(receipt.id, receipt)
+    if not first:
+        return ReceiptsApplied()
+    ids = sorted(first)
+    found: dict[str, dict[int, str]] = {}
+    for table, statement in LOCK_RECEIVERS.items():
+        found[table] = {row.id: row.status for row in conn.execute(statement, {"ids": ids})}
+    applied: dict[str, list[Any]] = {}
+    for table, statement in APPLY_RECEIPTS.items():
+        take = [first[i] for i in ids if found[table].get(i) == "sent"]
+        applied[table] = list(conn.execute(statement, _receipt_arrays(take))) if take else []
+    open_statuses = ("pending", "queued")
+    early = [
+        first[i]
+        for i in ids
+        if found["message"].get(i) in open_statuses or found["notification"].get(i) == "queued"
+    ]
+    if early:
+        conn.execute(KEEP_EARLY_RECEIPTS, _receipt_arrays(early))
+    known = len(found["message"]) + len(found["notification"])
+    rows = applied["message"] + applied["notification"]
+    return ReceiptsApplied(
+        messages=len(applied["message"]),
+        notifications=len(applied["notification"]),
+        early=len(early),
+        ignored=known - len(rows) - len(early),
+        unknown=len(ids) - known,
+        opt_out_clients=_opt_outs(rows),
+    )
+
+
+def apply_early_receipts(conn: Connection, ids: Sequence[int]) -> ReceiptsApplied:
+    """Apply the kept receipts of rows among `ids` that are now sent (same transaction)."""
+    if not ids:
+        return ReceiptsApplied()
+    applied = {
+        table: list(conn.execute(statement, {"ids": list(ids)}))
+        for table, statement in APPLY_EARLY_RECEIPTS.items()
+    }
+    return ReceiptsApplied(
+        messages=len(applied["message"]),
+        notifications=len(applied["notification"]),
+        opt_out_clients=_opt_outs(applied["message"] + applied["notification"]),
+    )
+
+
+def _receipt_arrays(receipts: Sequence[ReceiptRecord]) -> dict[str, list[Any]]:
+    return {
+        "ids": [r.id for r in receipts],
+        "statuses": [r.status for r in receipts],
+        "errors": [None if r.error is None else storable_text(r.error) for r in receipts],
+        "ats": [r.at for r in receipts],
+        "opt_outs": [r.opt_out for r in receipts],
+    }
+
+
+def _opt_outs(rows: Sequence[Any]) -> tuple[int, ...]:
+    return tuple(sorted({row.client_id for row in rows if row.opt_out and row.client_id}))
+
+
 # --- campaign moves -----------------------------------------------------------------------
 
 START = text(
@@ -530,6 +700,8 @@ MESSAGE_STATEMENTS: Mapping[str, Callable[..., Any]] = {
     "expire_late": expire_late,
     "cancel_client_pending": cancel_client_pending,
     "requeue_failed": requeue_failed,
+    "apply_receipts": apply_receipts,
+    "apply_early_receipts": apply_early_receipts,
 }
 NOTIFICATION_STATEMENTS: Mapping[str, Callable[..., Any]] = {
     "accept": accept_notifications,
@@ -537,6 +709,8 @@ NOTIFICATION_STATEMENTS: Mapping[str, Callable[..., Any]] = {
     "apply_notification_outcomes": apply_notification_outcomes,
     "expire_notifications": expire_notifications,
     "cancel_notification": cancel_notification,
+    "apply_receipts": apply_receipts,
+    "apply_early_receipts": apply_early_receipts,
 }
 CAMPAIGN_STATEMENTS: Mapping[str, Callable[..., Any]] = {
     "create": insert_campaign,  # scheduled: the column's default
