@@ -55,3 +55,6 @@ _.script_statuses
 EmailBackend  # sdk/python/herald_client/django.py
 _.send_messages
 _.herald_notifications
+
+# Read from HERALD_EARLY_RECEIPT_DAYS; the stats service prunes early receipts by it.
+_.early_receipt_days

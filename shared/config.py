@@ -60,13 +60,19 @@ def parse_public_url(url: str) -> str:
     return url.rstrip("/")
 
 
+# receipts: a gateway's credential, good for /api/v1/receipts and nothing else.
+TOKEN_SCOPES = ("read", "write", "receipts")
+
+
 def parse_tokens(spec: str) -> dict[str, str]:
-    """Turn 'tok1:write,tok2:read' into {token: scope}."""
+    """Turn 'tok1:write,tok2:read,tok3:receipts' into {token: scope}."""
     tokens: dict[str, str] = {}
     for part in filter(None, (p.strip() for p in spec.split(","))):
         token, _, scope = part.rpartition(":")
-        if not token or scope not in ("read", "write"):
-            raise ConfigError(f"HERALD_API_TOKENS entries are token:read or token:write: {part!r}")
+        if not token or scope not in TOKEN_SCOPES:
+            raise ConfigError(
+                f"HERALD_API_TOKENS entries are token:read, token:write or token:receipts: {part!r}"
+            )
         tokens[token] = scope
     return tokens
 
@@ -178,6 +184,7 @@ class Settings:
     notification_linger_s: float = 0.02  # after a wake-up, to release several at once
     stats_flush_max: int = 200
     stats_flush_s: float = 0.1
+    early_receipt_days: int = 7  # receipts whose message never became sent are then forgotten
     max_request_bytes: int = 64 * 1024 * 1024
     log_level: str = "INFO"
     # Circuit breaker: senders pause a channel when most recent deliveries fail transiently.
@@ -283,6 +290,7 @@ class Settings:
             notification_linger_s=number("NOTIFICATION_LINGER_S", float),
             stats_flush_max=number("STATS_FLUSH_MAX", int),
             stats_flush_s=number("STATS_FLUSH_S", float),
+            early_receipt_days=number("EARLY_RECEIPT_DAYS", int),
             max_request_bytes=number("MAX_REQUEST_BYTES", int),
             log_level=one_of("LOG_LEVEL", LOG_LEVELS, get("LOG_LEVEL").upper()),
             breaker_failure_ratio=number("BREAKER_FAILURE_RATIO", float),

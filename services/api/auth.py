@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from shared.config import Settings
 
 API_PREFIX = "/api/v1"
+RECEIPTS_PREFIX = API_PREFIX + "/receipts"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="herald"'}
 
@@ -49,13 +50,20 @@ def scope_of(header: str | None, tokens: Mapping[str, str]) -> str | None:
 
 
 def require_token() -> None:
-    """before_request hook: 401 without a valid token, 403 for a write with a read token."""
+    """before_request hook: 401 without a valid token, 403 for the wrong scope.
+
+    Receipts paths take only a receipts token, and a receipts token only those paths.
+    """
     if not (request.path == API_PREFIX or request.path.startswith(API_PREFIX + "/")):
         return
     scope = scope_of(request.headers.get("Authorization"), context().settings.api_tokens)
     if scope is None:
         abort(401, message="a valid bearer token is required", headers=CHALLENGE)
-    if request.method in WRITE_METHODS and scope != "write":
+    is_receipts_path = request.path.startswith(RECEIPTS_PREFIX)
+    if is_receipts_path != (scope == "receipts"):
+        needed = "a receipts token" if is_receipts_path else "a read or write token"
+        abort(403, message=f"this token has {scope} scope; this path needs {needed}")
+    if request.method in WRITE_METHODS and scope not in ("write", "receipts"):
         abort(403, message="this token has read scope; writing needs a write token")
 
 

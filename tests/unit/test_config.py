@@ -26,7 +26,11 @@ NO_FILE = Path("/nonexistent")
         ("HERALD_TICK_INTERVAL_S", "fast", "HERALD_TICK_INTERVAL_S must be a number"),
         ("HERALD_METRICS_PORT_BASE", "", "HERALD_METRICS_PORT_BASE must be an integer, not ''"),
         ("HERALD_RETRY_DELAYS_MS", "1000,5s", "HERALD_RETRY_DELAYS_MS must be comma-separated"),
-        ("HERALD_API_TOKENS", "secret", "HERALD_API_TOKENS entries are token:read or token:write"),
+        (
+            "HERALD_API_TOKENS",
+            "secret",
+            "HERALD_API_TOKENS entries are token:read, token:write or token:receipts",
+        ),
         ("HERALD_LOG_LEVEL", "loud", "HERALD_LOG_LEVEL must be one of DEBUG, INFO, WARNING"),
         ("HERALD_SMTP_TLS", "tls", "HERALD_SMTP_TLS must be one of none, starttls, ssl, not 'tls'"),
         ("HERALD_DEV_STACK", "maybe", "HERALD_DEV_STACK must be one of 1, true, yes, 0"),
