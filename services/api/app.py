@@ -30,6 +30,7 @@ from services.api.resources import (
     health,
     notifications,
     preview_send,
+    receipts,
     stats,
     templates,
     unsubscribe,
@@ -145,4 +146,5 @@ def create_app(
     api.register_blueprint(notifications.blp, url_prefix=f"{API_PREFIX}/notifications")
     api.register_blueprint(templates.blp, url_prefix=f"{API_PREFIX}/templates")
     api.register_blueprint(stats.blp, url_prefix=API_PREFIX)
+    api.register_blueprint(receipts.blp, url_prefix=f"{API_PREFIX}/receipts")
     return app

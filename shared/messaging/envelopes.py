@@ -1,4 +1,6 @@
-"""CampaignEvent, DeliveryBatch/Item, OutcomeBatch: encode() to JSON bytes, decode() or DecodeError.
+"""CampaignEvent, DeliveryBatch/Item, OutcomeBatch, ReceiptBatch: encode() to JSON, decode().
+
+decode() raises DecodeError on a body that is not the expected envelope.
 
 Delivery and outcome batches carry a kind: a campaign's messages or notifications.
 
@@ -12,6 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from shared.domain.deliveries import CAMPAIGN, KINDS, DeliveryItem
+from shared.domain.receipts import DELIVERED, UNDELIVERED, Receipt
 from shared.domain.statuses import OUTCOME_STATUSES
 
 VERSION = 1
@@ -167,3 +170,41 @@ class OutcomeBatch:
             outcomes=tuple(Outcome.from_dict(o) for o in outcomes),
             kind=_kind(data),
         )
+
+
+def decode_receipt(data: Any) -> Receipt:
+    """Read one receipt of a ReceiptBatch, or raise DecodeError naming the field at fault."""
+    if not isinstance(data, dict):
+        raise DecodeError("receipt is not an object")
+    status = _field(data, "status", str)
+    if status not in (DELIVERED, UNDELIVERED):
+        raise DecodeError(f"unknown receipt status {status!r}")
+    opt_out = data.get("opt_out", False)
+    if not isinstance(opt_out, bool):
+        raise DecodeError("field 'opt_out' not a boolean")
+    return Receipt(
+        id=_field(data, "id", int),
+        status=status,
+        error=_optional(data, "error", str),
+        at=float(_field(data, "at", (int, float))),
+        opt_out=opt_out,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptBatch:
+    """Receipts already mapped to Herald's outcomes (shared/domain/receipts.py): stats applies."""
+
+    receipts: tuple[Receipt, ...]
+
+    def payload(self) -> dict[str, Any]:
+        """The body as JSON data, as the outbox stores it."""
+        return {"v": VERSION, "receipts": [asdict(r) for r in self.receipts]}
+
+    def encode(self) -> bytes:
+        return json.dumps(self.payload()).encode()
+
+    @classmethod
+    def decode(cls, body: bytes) -> ReceiptBatch:
+        receipts = _field(_load(body), "receipts", list)
+        return cls(tuple(decode_receipt(r) for r in receipts))

@@ -22,6 +22,11 @@ OUTCOMES_EXCHANGE = "outcomes"
 
 CAMPAIGN_EVENTS_QUEUE = "scheduler.campaign-events"
 OUTCOMES_QUEUE = "stats.outcomes"
+
+# Receipts ride the outcomes exchange; stats.outcomes is bound with "#", so it gets them too.
+RECEIPT_KEY_PREFIX = "receipt."
+RECEIPT_HTTP_KEY = RECEIPT_KEY_PREFIX + "http"
+RECEIPT_EMAIL_KEY = RECEIPT_KEY_PREFIX + "email"
 DEAD_QUEUE = "deliver.dead"
 
 
