@@ -22,6 +22,7 @@ TEST_VHOST = os.environ.get("HERALD_TEST_VHOST", "herald_test")
 TEST_AMQP_URL = f"amqp://guest:guest@127.0.0.1:5672/{TEST_VHOST}"
 WRITE_TOKEN = "test-write-token"
 READ_TOKEN = "test-read-token"
+RECEIPTS_TOKEN = "test-receipts-token"
 TABLES = (
     "message",
     "campaign_progress",
@@ -63,7 +64,7 @@ def settings() -> Settings:
             "HERALD_DATABASE_URL": TEST_DATABASE_URL,
             "HERALD_AMQP_URL": TEST_AMQP_URL,
             "HERALD_RETRY_DELAYS_MS": "1000,2000",
-            "HERALD_API_TOKENS": f"{WRITE_TOKEN}:write,{READ_TOKEN}:read",
+            "HERALD_API_TOKENS": f"{WRITE_TOKEN}:write,{READ_TOKEN}:read,{RECEIPTS_TOKEN}:receipts",
         },
         env_file=Path("/nonexistent"),
     )

@@ -28,7 +28,9 @@ def main() -> None:
     load_channel_modules(settings.channel_modules)
     configure("stats", settings.log_level, secrets_of(settings))
     engine = make_engine(settings.database_url)
-    aggregator = Aggregator(engine, settings.stats_flush_max, settings.stats_flush_s)
+    aggregator = Aggregator(
+        engine, settings.stats_flush_max, settings.stats_flush_s, settings.early_receipt_days
+    )
     consumer = Consumer(
         settings.amqp_url,
         "stats",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates
+from marshmallow import Schema, ValidationError, fields, validate
 
 from services.api.schemas.common import StrictSchema, Text
 from shared.domain.receipts import EMAIL_TYPES, GATEWAY_STATUSES, MAX_RECEIPTS, id_from_reference
@@ -65,17 +65,15 @@ class EmailReceiptSchema(StrictSchema):
         },
     )
     type = Text(required=True, validate=validate.OneOf(EMAIL_TYPES))
+    # JSON true or false only: marshmallow's Boolean would take "yes" or 1 for true.
     permanent = fields.Boolean(
+        truthy={True},
+        falsy={False},
         load_default=False,
         metadata={"description": "For a bounce: true if hard. A soft one changes nothing."},
     )
     error = Text(allow_none=True, validate=validate.Length(max=MAX_ERROR_CHARS))
     at = _at_field()
-
-    @validates("permanent")
-    def boolean_only(self, value: Any, **_: Any) -> None:
-        if not isinstance(value, bool):
-            raise ValidationError("not a boolean")
 
 
 class ReceiptAcceptanceSchema(Schema):

@@ -5,9 +5,11 @@ An opt-out also cancels the client's pending messages on that channel, in the sa
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, RowMapping, text
+from sqlalchemy import BigInteger, Connection, RowMapping, bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from shared.db.queries.audience import HAS_ADDRESS, MATCHES_FILTER, address_field, opted_out
 from shared.db.queries.statuses import cancel_client_pending
@@ -34,6 +36,16 @@ OPT_OUT = text(
            (SELECT count(*) FROM opted) > 0 AS newly_opted_out
     """
 )
+
+# Many clients at once (e-mail bounces and complaints); pending messages are left alone: the
+# next campaign leaves them out and counts them in left_out.
+OPT_OUT_CLIENTS = text(
+    """
+    UPDATE client
+       SET opted_out = array_append(opted_out, :channel), updated_at = now()
+     WHERE id = ANY(:client_ids) AND NOT (:channel = ANY(opted_out))
+    """
+).bindparams(bindparam("client_ids", type_=ARRAY(BigInteger)))
 
 # Clients the campaign's filter matches who got no message, by reason. Before the campaign
 # starts this is a forecast; afterwards it counts whom materialisation left out (or who
@@ -97,3 +109,11 @@ def record_left_out(conn: Connection, campaign_id: int) -> None:
     """Store who the campaign leaves out, once its recipients are fixed."""
     params = {"campaign_id": campaign_id, "address_field": address_field(conn, campaign_id)}
     conn.execute(RECORD_LEFT_OUT, params)
+
+
+def opt_out_clients(conn: Connection, client_ids: Sequence[int], channel: str) -> int:
+    """Opt the clients out of the channel in one statement; returns how many were not yet."""
+    if not client_ids:
+        return 0
+    params = {"client_ids": list(client_ids), "channel": channel}
+    return conn.execute(OPT_OUT_CLIENTS, params).rowcount

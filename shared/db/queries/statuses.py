@@ -602,6 +602,16 @@ def apply_early_receipts(conn: Connection, ids: Sequence[int]) -> ReceiptsApplie
     )
 
 
+FORGET_EARLY_RECEIPTS = text(
+    "DELETE FROM early_receipt WHERE received_at < now() - make_interval(days => :days)"
+)
+
+
+def forget_early_receipts(conn: Connection, days: int) -> int:
+    """Drop kept receipts older than `days`: their message failed or expired, never sent."""
+    return conn.execute(FORGET_EARLY_RECEIPTS, {"days": days}).rowcount
+
+
 def _receipt_arrays(receipts: Sequence[ReceiptRecord]) -> dict[str, list[Any]]:
     return {
         "ids": [r.id for r in receipts],
