@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml sdk/python/pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST := $(PY) -m pytest
 
-.PHONY: tools install run observe demo test unit integration e2e faults slow bench bench-million bench-email bench-notifications lint fmt migrate services up down clean
+.PHONY: tools install run observe demo test unit integration e2e faults slow bench bench-million bench-email bench-notifications bench-receipts lint fmt migrate services up down clean
 
 install: $(STAMP)
 
@@ -59,6 +59,10 @@ bench-million: bench
 # the campaign's rate with and without them, arrays of 1,000 end to end (own database).
 bench-notifications: install
 	$(PY) -m bench.notifications $(BENCH_NOTIFICATIONS_ARGS)
+
+# Delivery receipts posted as arrays through the API, RabbitMQ and stats: applied per second.
+bench-receipts: install
+	$(PY) -m bench.receipts $(BENCH_RECEIPTS_ARGS)
 
 # E-mails per second through the SMTP pool against a local sink, raw and end to end, and the
 # same with a fresh SMTP session per message: the pool's gain as a ratio.

@@ -4,7 +4,8 @@ Prints materialisation time, deliveries per second from first to last delivery, 
 latency p50/p99, every service's peak RSS, and the gateway's raw capacity through the same
 client code, so the Herald/raw ratio means something on a noisy machine. Then notifications
 through the API, idle and beside a campaign, and in arrays (bench/notifications.py, on the
-same clients). Last, the scheduler's tick while a million messages wait for their send
+same clients), then delivery receipts applied per second (bench/receipts.py, a database
+of its own). Last, the scheduler's tick while a million messages wait for their send
 window (bench/tick.py).
 """
 
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import requests
 
-from bench import notifications, tick
+from bench import notifications, receipts, tick
 from bench.harness import delivery_figures, import_clients, start_gateway, stop, watch
 from bench.raw_capacity import measure_raw_capacity
 from bench.wrk_check import measure_wrk
@@ -175,6 +176,8 @@ def main() -> None:
     notifications.report(
         notifications.run(DATABASE_URL, VHOST, args.recipients, args.senders, args.concurrency)
     )
+
+    receipts.report(receipts.run(receipts.DATABASE_URL, receipts.VHOST))
 
     tick.report(tick.measure(1_000_000))
 
