@@ -12,6 +12,7 @@ rejected  # core/importer.py ImportReport
 broker  # resources/health.py ReadinessSchema
 cancelled_messages  # shared/db/queries/recipients.py OptOutRecord
 parse_clock  # shared/domain/campaigns.py, called by the campaign schemas
+awaiting_receipt  # shared/domain/delivery.py DeliveryFigures, serialised by the stats schemas
 
 # Attributes a library reads: pika's connection parameters, uvicorn's server, flask's g,
 # psycopg2's connection (the scheduler's LISTEN connection, services/scheduler/notifications.py).

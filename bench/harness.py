@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -19,14 +20,23 @@ TAGS = ("news", "promo", "vip", "sport")
 
 
 def start_gateway(
-    port: int, token: str, delay_ms: int = 0, record: bool = False
+    port: int,
+    token: str,
+    delay_ms: int = 0,
+    record: bool = False,
+    env: dict[str, str] | None = None,
 ) -> subprocess.Popen:
-    """Run the sandbox gateway as its own process (so it does not share a GIL) and wait for it."""
+    """Run the sandbox gateway as its own process (so it does not share a GIL) and wait for it.
+
+    `env` adds to the environment, e.g. SANDBOX_RECEIPTS_URL and SANDBOX_RECEIPTS_TOKEN.
+    """
     args = [sys.executable, "-m", "sandbox.gateway", "--port", str(port), "--token", token]
     args += ["--delay-ms", str(delay_ms)]
     if not record:
         args.append("--no-record-bodies")
-    process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        args, cwd=ROOT, stdout=subprocess.DEVNULL, env={**os.environ, **(env or {})}
+    )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:

@@ -210,6 +210,15 @@ def ensure_env_file(path: Path) -> dict[str, str]:
     return values
 
 
+def with_receipts_token(tokens: str) -> tuple[str, str]:
+    """HERALD_API_TOKENS with a fresh token of scope receipts added, and that token.
+
+    The sandbox gateway posts its receipts with it; made per run, like the first .env token.
+    """
+    token = secrets.token_urlsafe(24)
+    return ",".join(filter(None, [tokens, f"{token}:receipts"])), token
+
+
 def first_write_token(settings: Settings) -> str:
     return next(t for t, scope in settings.api_tokens.items() if scope == "write")
 

@@ -2,13 +2,16 @@
 
 Injects seeded faults (5xx, 429, 400, slow, hanging, malformed replies) and
 scripted per-message statuses, and records every delivery for tests and benches.
+Given a receipts URL and token, it posts delivery receipts back for what it accepted.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import json
+import logging
 import multiprocessing
 import os
 import random
@@ -17,6 +20,8 @@ import socket
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -33,6 +38,8 @@ JSON_HEADERS = [(b"content-type", b"application/json")]
 TIMEOUT = "timeout"
 MALFORMED = "malformed"
 SLOW = "slow"
+
+log = logging.getLogger("sandbox.gateway")
 
 # A scripted step: an HTTP status, or "timeout", "malformed" or "slow" (a late 200).
 Step = int | str
@@ -152,6 +159,127 @@ class Recorder:
             return list(self._requests)
 
 
+@dataclass(frozen=True, slots=True)
+class ReceiptOptions:
+    """Where and how receipts go: each accepted message gets one after `delay_s`."""
+
+    url: str
+    token: str = field(repr=False)
+    delay_s: float = 1.0
+    undelivered_share: float = 0.05
+    error: str = "absent subscriber"
+    seed: int | None = 0
+
+
+class ReceiptPoster:
+    """Posts receipts from a thread: up to MAX_BATCH per POST, at least every FLUSH_S.
+
+    The event loop only appends to a deque, so the send path stays as cheap as before; a
+    POST that fails is sent again, with the same receipts, after a growing pause.
+    """
+
+    MAX_BATCH = 1000
+    FLUSH_S = 0.2
+    MAX_BACKOFF_S = 5.0
+    TIMEOUT_S = 10.0
+
+    def __init__(self, options: ReceiptOptions) -> None:
+        self.options = options
+        self._auth = f"Bearer {options.token}"
+        self._due: deque[tuple[float, int]] = deque()  # (monotonic due time, message id)
+        self._rng = random.Random(options.seed)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+
+    def accepted(self, message_id: int) -> None:
+        """Called on the gateway's event loop for every message it took."""
+        self._due.append((time.monotonic() + self.options.delay_s, message_id))
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="sandbox-receipts", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop after one last try at the receipts already due; later ones are dropped."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=timeout_s)
+            self._thread = None
+
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            return {
+                "posted": self._counts["posted"],
+                "undelivered": self._counts["undelivered"],
+                "posts": self._counts["posts"],
+                "failed_posts": self._counts["failed_posts"],
+                "waiting": len(self._due),
+            }
+
+    def _run(self) -> None:
+        batch: list[dict[str, Any]] = []
+        backoff = self.FLUSH_S
+        while True:
+            stopping = self._stop.is_set()
+            self._take_due(batch)
+            if batch:
+                if self._post(batch):
+                    batch, backoff = [], self.FLUSH_S
+                    if len(self._due) and self._due[0][0] <= time.monotonic():
+                        continue  # more than a batch was due: send the next one now
+                else:
+                    if stopping:
+                        return
+                    self._stop.wait(backoff)
+                    backoff = min(backoff * 2, self.MAX_BACKOFF_S)
+                    continue
+            if stopping:
+                return
+            self._stop.wait(self._until_next())
+
+    def _until_next(self) -> float:
+        if not self._due:
+            return self.FLUSH_S
+        return min(self.FLUSH_S, max(0.0, self._due[0][0] - time.monotonic()))
+
+    def _take_due(self, batch: list[dict[str, Any]]) -> None:
+        now, due = time.monotonic(), self._due
+        at = None
+        while due and len(batch) < self.MAX_BATCH and due[0][0] <= now:
+            _, message_id = due.popleft()
+            at = at or dt.datetime.now(dt.UTC).isoformat()
+            if self._rng.random() < self.options.undelivered_share:
+                receipt = {"id": message_id, "status": "undelivered", "error": self.options.error}
+            else:
+                receipt = {"id": message_id, "status": "delivered"}
+            batch.append({**receipt, "at": at})
+
+    def _post(self, batch: list[dict[str, Any]]) -> bool:
+        request = urllib.request.Request(
+            self.options.url,
+            data=json.dumps(batch).encode(),
+            headers={"Authorization": self._auth, "Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.TIMEOUT_S) as reply:
+                ok = 200 <= reply.status < 300
+        except (urllib.error.URLError, OSError) as exc:
+            log.warning("receipts not taken (%d): %s", len(batch), exc)
+            ok = False
+        with self._lock:
+            if ok:
+                self._counts["posts"] += 1
+                self._counts["posted"] += len(batch)
+                self._counts["undelivered"] += sum(r["status"] == "undelivered" for r in batch)
+            else:
+                self._counts["failed_posts"] += 1
+        return ok
+
+
 def _checked(steps: list[Step]) -> list[Step]:
     for step in steps:
         if step not in (TIMEOUT, MALFORMED, SLOW) and not (
@@ -225,9 +353,15 @@ class GatewayApp:
     """The raw ASGI application: auth, validation, faults, recording."""
 
     def __init__(
-        self, token: str, seed: int | None = 0, record_bodies: bool = True, **behaviour: Any
+        self,
+        token: str,
+        seed: int | None = 0,
+        record_bodies: bool = True,
+        receipts: ReceiptOptions | None = None,
+        **behaviour: Any,
     ) -> None:
         self.token = token
+        self.receipts = ReceiptPoster(receipts) if receipts else None
         self._auth = f"Bearer {token}".encode()
         self.behaviour = Behaviour(**behaviour)
         self.recorder = Recorder(record_bodies=record_bodies)
@@ -253,7 +387,10 @@ class GatewayApp:
         if path.startswith(SEND_PREFIX) and method == "POST":
             await self._send_route(scope, receive, send, path[len(SEND_PREFIX) :])
         elif path == "/_stats" and method == "GET":
-            await _reply(send, 200, json.dumps(self.recorder.stats()).encode())
+            stats = self.recorder.stats()
+            if self.receipts:
+                stats["receipts"] = self.receipts.stats()
+            await _reply(send, 200, json.dumps(stats).encode())
         elif path == "/_reset" and method == "POST":
             self.recorder.reset()
             await _reply(send, 200, SUCCESS_BODY)
@@ -324,6 +461,8 @@ class GatewayApp:
         if step in (200, SLOW):
             # Recorded before the reply: a real gateway has delivered even if the client left.
             self.recorder.record(message_id, "delivered", 200, body)
+            if self.receipts:
+                self.receipts.accepted(message_id)
             await _reply(send, 200, SUCCESS_BODY)
         elif step == MALFORMED:
             self.recorder.record(message_id, MALFORMED, 200)
@@ -407,11 +546,14 @@ class GatewayServer:
         seed: int | None = 0,
         record_bodies: bool = True,
         script: Mapping[int, list[Step]] | ScriptHook | None = None,
+        receipts: ReceiptOptions | None = None,
         **behaviour: Any,
     ) -> None:
         self.host = host
         self.token = token
-        self.app = self.app_class(token, seed=seed, record_bodies=record_bodies, **behaviour)
+        self.app = self.app_class(
+            token, seed=seed, record_bodies=record_bodies, receipts=receipts, **behaviour
+        )
         self.app.script.set(script)
         self.recorder = self.app.recorder
         self._requested_port = port
@@ -433,6 +575,8 @@ class GatewayServer:
             target=self._server.run, kwargs={"sockets": [sock]}, name="sandbox-gateway", daemon=True
         )
         self._thread.start()
+        if self.app.receipts:
+            self.app.receipts.start()
         deadline = time.monotonic() + timeout_s
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
@@ -447,6 +591,8 @@ class GatewayServer:
         self._server.should_exit = True
         self._thread.join(timeout=10)
         self._server = self._thread = None
+        if self.app.receipts:
+            self.app.receipts.stop()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -520,20 +666,55 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     for name, default in asdict(Behaviour()).items():
         kind = int if name == "fail_status" else float
         p.add_argument("--" + name.replace("_", "-"), type=kind, default=default)
-    return p.parse_args(argv)
+    # The token from the environment by default, so it does not show in the process list.
+    p.add_argument(
+        "--receipts-url",
+        default=os.environ.get("SANDBOX_RECEIPTS_URL", ""),
+        help="post delivery receipts here (default $SANDBOX_RECEIPTS_URL; empty: none)",
+    )
+    p.add_argument("--receipts-token", default=os.environ.get("SANDBOX_RECEIPTS_TOKEN", ""))
+    p.add_argument("--receipt-delay-s", type=float, default=1.0)
+    p.add_argument("--undelivered-share", type=float, default=0.05)
+    args = p.parse_args(argv)
+    if args.receipts_url and not args.receipts_token:
+        p.error("--receipts-url needs a token: --receipts-token or $SANDBOX_RECEIPTS_TOKEN")
+    return args
+
+
+def _receipt_options(args: argparse.Namespace) -> ReceiptOptions | None:
+    if not args.receipts_url:
+        return None
+    return ReceiptOptions(
+        args.receipts_url,
+        args.receipts_token,
+        delay_s=args.receipt_delay_s,
+        undelivered_share=args.undelivered_share,
+        seed=args.seed,
+    )
 
 
 def _serve(sock: socket.socket, args: argparse.Namespace, line: str) -> None:
     behaviour = {name: getattr(args, name) for name in asdict(Behaviour())}
     app = GatewayApp(
-        args.token, seed=args.seed, record_bodies=not args.no_record_bodies, **behaviour
+        args.token,
+        seed=args.seed,
+        record_bodies=not args.no_record_bodies,
+        receipts=_receipt_options(args),
+        **behaviour,
     )
     server = _AnnouncingServer(_uvicorn_config(app), line)
     # uvicorn handles signals only while serving and re-raises the one it caught when done;
     # these handlers cover both ends, so SIGTERM and SIGINT always exit cleanly with status 0.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: setattr(server, "should_exit", True))
-    server.run(sockets=[sock])
+    # Started here, so each forked worker has its own poster thread.
+    if app.receipts:
+        app.receipts.start()
+    try:
+        server.run(sockets=[sock])
+    finally:
+        if app.receipts:
+            app.receipts.stop()
 
 
 def _serve_workers(sock: socket.socket, args: argparse.Namespace, line: str) -> None:

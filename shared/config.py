@@ -215,6 +215,8 @@ class Settings:
     # Daily summary e-mail sent by the stats service (empty recipient: off).
     summary_to: str = ""
     summary_hour: int = 7
+    # A running campaign alerts when delivered / sent falls under this share (0 to 1).
+    delivery_rate_alert_share: float = 0.8
 
     @classmethod
     def from_env(
@@ -250,6 +252,12 @@ class Settings:
             value = get(name, "")
             one_of(name, tuple(FLAGS), value.strip().lower())
             return FLAGS[value.strip().lower()]
+
+        def share(name: str) -> float:
+            value = number(name, float)
+            if not 0 <= value <= 1:
+                raise ConfigError(f"HERALD_{name} must be a share from 0 to 1, not {value!r}")
+            return float(value)
 
         def channel_limits() -> dict[str, ChannelLimits]:
             try:
@@ -312,6 +320,7 @@ class Settings:
             dev_stack=flag("DEV_STACK"),
             summary_to=get("SUMMARY_TO"),
             summary_hour=number("SUMMARY_HOUR", int),
+            delivery_rate_alert_share=share("DELIVERY_RATE_ALERT_SHARE"),
         )
 
     def check_signing_key(self) -> None:

@@ -43,7 +43,7 @@ def main() -> None:
         on_session_lost=aggregator.on_session_lost,
     )
     stopper.on_stop(consumer.stop)
-    REGISTRY.register(CampaignCollector(engine))
+    REGISTRY.register(CampaignCollector(engine, alert_share=settings.delivery_rate_alert_share))
     serve(settings.metrics_port)
     threading.Thread(
         target=run_daily_summaries,

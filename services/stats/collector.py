@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from shared.db.queries.notifications import notification_counts
 from shared.domain import channels
+from shared.domain.delivery import delivery_figures
 from shared.domain.statuses import CampaignStatus, MessageStatus, NotificationStatus
 
 log = logging.getLogger(__name__)
@@ -37,9 +38,10 @@ ACTIVE_TOTALS = text(
 
 # The last send, or the start while nothing was sent yet: what a stall alert compares to now.
 ACTIVE_CAMPAIGNS = text(
-    """
-    SELECT k.id, k.status, p.total, p.pending, p.queued, p.sent, p.failed, p.expired,
-           p.cancelled, extract(epoch FROM coalesce(p.last_sent_at, k.started_at, k.created_at))
+    "SELECT k.id, k.status, p.total, "
+    + ", ".join(f"p.{s}" for s in MessageStatus)
+    + """,
+           extract(epoch FROM coalesce(p.last_sent_at, k.started_at, k.created_at))
                AS last_progress_s
       FROM campaign k JOIN campaign_progress p ON p.campaign_id = k.id
      WHERE k.status IN ('running', 'paused')
@@ -60,10 +62,20 @@ class ActiveCampaign:
     failed: int
     expired: int
     cancelled: int
+    delivered: int
+    undelivered: int
     last_progress_s: float
 
     def count(self, state: str) -> int:
         return int(getattr(self, state))
+
+    @property
+    def delivery_rate(self) -> float | None:
+        """Delivered / sent while running, once a receipt came: a gateway without receipts,
+        or a paused campaign, never looks like one whose messages do not arrive."""
+        if self.status != CampaignStatus.RUNNING or not (self.delivered + self.undelivered):
+            return None
+        return delivery_figures({s: self.count(s) for s in PROGRESS_STATES})["delivery_rate"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,13 +108,16 @@ def read_snapshot(engine: Engine, limit: int = MAX_CAMPAIGN_SERIES) -> Snapshot:
 class CampaignCollector(Collector):
     """Gauges for a scrape: campaigns by status, active totals, per-campaign progress."""
 
-    def __init__(self, engine: Engine, limit: int = MAX_CAMPAIGN_SERIES) -> None:
+    def __init__(
+        self, engine: Engine, limit: int = MAX_CAMPAIGN_SERIES, alert_share: float = 0.8
+    ) -> None:
         self.engine = engine
         self.limit = limit
+        self.alert_share = alert_share
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
         # Registering calls describe(), not collect(): no query before the first scrape.
-        yield from families()
+        yield from families(alert_share=self.alert_share)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         try:
@@ -110,10 +125,12 @@ class CampaignCollector(Collector):
         except SQLAlchemyError as exc:
             log.warning("campaign metrics unavailable: %s", exc)
             return
-        yield from families(snapshot)
+        yield from families(snapshot, self.alert_share)
 
 
-def families(snapshot: Snapshot | None = None) -> tuple[GaugeMetricFamily, ...]:
+def families(
+    snapshot: Snapshot | None = None, alert_share: float = 0.8
+) -> tuple[GaugeMetricFamily, ...]:
     campaigns = GaugeMetricFamily(
         "herald_stats_campaigns", "Campaigns by status.", labels=["status"]
     )
@@ -147,6 +164,17 @@ def families(snapshot: Snapshot | None = None) -> tuple[GaugeMetricFamily, ...]:
         "Notifications by channel and status (apart from campaign messages).",
         labels=["channel", "status"],
     )
+    delivery = GaugeMetricFamily(
+        "herald_stats_campaign_delivery_rate",
+        "Delivered / sent of one running campaign, once it has a receipt (0 to 1).",
+        labels=["campaign_id"],
+    )
+    # The configured share, so the alert rule compares against configuration.
+    share = GaugeMetricFamily(
+        "herald_stats_delivery_rate_alert_share",
+        "Delivery rate under which a running campaign alerts (HERALD_DELIVERY_RATE_ALERT_SHARE).",
+        value=alert_share,
+    )
     if snapshot is not None:
         for channel, counts in snapshot.notifications.items():
             for status, n in counts.items():
@@ -162,4 +190,7 @@ def families(snapshot: Snapshot | None = None) -> tuple[GaugeMetricFamily, ...]:
             recipients.add_metric([cid], c.total)
             paused.add_metric([cid], 1 if c.status == CampaignStatus.PAUSED else 0)
             last.add_metric([cid], c.last_progress_s)
-    return campaigns, active, progress, recipients, paused, last, notifications
+            rate = c.delivery_rate
+            if rate is not None:
+                delivery.add_metric([cid], rate)
+    return campaigns, active, progress, recipients, paused, last, notifications, delivery, share

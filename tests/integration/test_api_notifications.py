@@ -491,7 +491,42 @@ def test_stats_count_notifications_by_channel_with_zeros(api: FlaskClient) -> No
 
     stats = api.get("/api/v1/stats", headers=READ).json["notifications"]
 
-    zeros = {"queued": 0, "sent": 0, "failed": 0, "expired": 0, "cancelled": 0}
+    zeros: dict[str, int | None] = {"queued": 0, "sent": 0, "failed": 0, "expired": 0}
+    zeros |= {
+        "cancelled": 0,
+        "delivered": 0,
+        "undelivered": 0,
+        "awaiting_receipt": 0,
+        "delivery_rate": None,
+    }
     assert stats["by_channel"]["http"] == {**zeros, "queued": 1, "cancelled": 1}
     assert stats["by_channel"]["email"] == zeros
     assert stats["total"] == {**zeros, "queued": 1, "cancelled": 1}
+
+
+def test_stats_tell_delivered_notifications_and_their_rate(
+    api: FlaskClient, engine: Engine
+) -> None:
+    ids = [post(api, HTTP).json["id"] for _ in range(5)]
+    with engine.begin() as conn:
+        for notification_id, status in zip(
+            ids, ["sent", "delivered", "delivered", "delivered", "undelivered"], strict=True
+        ):
+            conn.execute(
+                text("UPDATE notification SET status = :s WHERE id = :id"),
+                {"s": status, "id": notification_id},
+            )
+
+    http = api.get("/api/v1/stats", headers=READ).json["notifications"]["by_channel"]["http"]
+    listed = api.get("/api/v1/notifications?status=delivered", headers=READ)
+
+    assert {k: http[k] for k in ("sent", "delivered", "undelivered", "awaiting_receipt")} == {
+        "sent": 5,
+        "delivered": 3,
+        "undelivered": 1,
+        "awaiting_receipt": 1,
+    }
+    assert http["delivery_rate"] == 0.6
+    assert listed.status_code == 200
+    assert sorted(item["id"] for item in listed.json["items"]) == ids[1:4]
+    assert api.get(f"/api/v1/notifications/{ids[4]}", headers=READ).json["status"] == "undelivered"

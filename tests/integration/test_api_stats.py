@@ -79,6 +79,10 @@ def test_campaign_stats_derive_percent_rate_and_eta(api: FlaskClient, engine: En
         "failed": 6,
         "expired": 3,
         "cancelled": 1,
+        "delivered": 0,
+        "undelivered": 0,
+        "awaiting_receipt": 40,
+        "delivery_rate": 0.0,
         "done": 50,
         "percent_done": 50.0,
         "rate_per_s": 2.5,
@@ -137,8 +141,66 @@ def test_all_stats_list_every_campaign_and_sum_the_counts(api: FlaskClient, engi
         "failed": 2,
         "expired": 0,
         "cancelled": 0,
+        "delivered": 0,
+        "undelivered": 0,
+        "awaiting_receipt": 7,
+        "delivery_rate": 0.0,
     }
 
 
 def test_stats_of_an_unknown_campaign_are_404(api: FlaskClient) -> None:
     assert api.get("/api/v1/campaigns/42/stats", headers=READ).status_code == 404
+
+
+def test_receipts_split_sent_into_delivered_and_undelivered(
+    api: FlaskClient, engine: Engine
+) -> None:
+    cid = campaign_with_progress(
+        api,
+        engine,
+        pending=2,
+        queued=3,
+        sent=10,
+        delivered=72,
+        undelivered=8,
+        failed=2,
+        expired=2,
+        cancelled=1,
+    )
+
+    stats = api.get(f"/api/v1/campaigns/{cid}/stats", headers=READ).json
+
+    # sent is every message the gateway took, so it reads as before receipts came.
+    assert {k: stats[k] for k in ("total", "sent", "delivered", "undelivered")} == {
+        "total": 100,
+        "sent": 90,
+        "delivered": 72,
+        "undelivered": 8,
+    }
+    assert (stats["awaiting_receipt"], stats["delivery_rate"]) == (10, 0.8)
+    assert (stats["done"], stats["percent_done"], stats["eta_s"]) == (95, 95.0, None)
+
+
+def test_a_campaign_with_nothing_sent_has_no_delivery_rate(
+    api: FlaskClient, engine: Engine
+) -> None:
+    cid = campaign_with_progress(api, engine, pending=4)
+
+    stats = api.get(f"/api/v1/campaigns/{cid}/stats", headers=READ).json
+
+    assert (stats["sent"], stats["delivery_rate"]) == (0, None)
+
+
+def test_all_stats_derive_the_rate_from_the_summed_counts(api: FlaskClient, engine: Engine) -> None:
+    campaign_with_progress(api, engine, sent=1, delivered=9)
+    campaign_with_progress(api, engine, status="completed", delivered=1, undelivered=9)
+
+    totals = api.get("/api/v1/stats", headers=READ).json["totals"]
+
+    assert {k: totals[k] for k in ("sent", "delivered", "undelivered", "awaiting_receipt")} == {
+        "sent": 20,
+        "delivered": 10,
+        "undelivered": 9,
+        "awaiting_receipt": 1,
+    }
+    assert totals["delivery_rate"] == 0.5

@@ -199,6 +199,29 @@ def test_campaign_series_exist_only_for_running_and_paused_campaigns(engine):
     assert (campaigns['{status="running"}'], campaigns['{status="completed"}']) == (1, 1)
 
 
+def test_delivery_rate_is_exported_for_running_campaigns_with_receipts(engine):
+    low = started_campaign(engine, "running", sent=10, delivered=60, undelivered=30)
+    good = started_campaign(engine, "running", delivered=99, undelivered=1)
+    no_receipts = started_campaign(engine, "running", sent=50, pending=50)
+    paused = started_campaign(engine, "paused", sent=5, delivered=1, undelivered=9)
+
+    text = scrape(CampaignCollector(engine, alert_share=0.9))
+
+    assert samples(text, "herald_stats_campaign_delivery_rate") == {
+        f'{{campaign_id="{low}"}}': 0.6,
+        f'{{campaign_id="{good}"}}': 0.99,
+    }
+    assert not any(
+        f'campaign_id="{cid}"' in labels
+        for cid in (no_receipts, paused)
+        for labels in samples(text, "herald_stats_campaign_delivery_rate")
+    )
+    assert samples(text, "herald_stats_delivery_rate_alert_share") == {"": 0.9}
+    progress = samples(text, "herald_stats_campaign_messages")
+    assert progress[f'{{campaign_id="{low}",status="delivered"}}'] == 60
+    assert progress[f'{{campaign_id="{low}",status="undelivered"}}'] == 30
+
+
 def test_per_campaign_series_are_capped(engine):
     for _ in range(4):
         started_campaign(engine, "running", pending=1)
@@ -224,7 +247,7 @@ def test_outbox_backlog_counts_unpublished_events_and_the_oldest_age(engine):
 
 
 def test_collectors_output_passes_promtool_lint(engine):
-    started_campaign(engine, "running", sent=1, pending=1)
+    started_campaign(engine, "running", sent=1, pending=1, delivered=1)
     registry = CollectorRegistry()
     registry.register(CampaignCollector(engine))
     registry.register(OutboxBacklog(engine))

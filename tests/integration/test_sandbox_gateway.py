@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 import requests
 
+from sandbox.gateway import ReceiptOptions, ReceiptPoster
 from tests.support.fake_gateway import GATEWAY_TOKEN, FakeGateway
+from tests.support.waiting import wait_until
 
 SUCCESS = b'{"code": 0, "message": "OK"}'
 
@@ -250,3 +258,178 @@ def test_script_can_inject_malformed_replies_and_rejects_unknown_steps(
     assert first.content != SUCCESS
     with pytest.raises(ValueError):
         gateway.script_statuses(9, ["explode"])
+
+
+# --- receipts posted back -------------------------------------------------------------------
+
+RECEIPTS_TOKEN = "receipts-token"
+
+
+class ReceiptsReceiver:
+    """A loopback stand-in for Herald's receipts endpoint: records each POST it takes.
+
+    It refuses the first `refuse` POSTs with a 503, so the gateway must send them again.
+    """
+
+    def __init__(self, refuse: int = 0) -> None:
+        self.posts: list[tuple[float, str, list[dict[str, Any]]]] = []
+        self.refused = 0
+        self._refuse = refuse
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                with receiver._lock:
+                    if receiver.refused < receiver._refuse:
+                        receiver.refused += 1
+                        status = 503
+                    else:
+                        auth = self.headers.get("Authorization", "")
+                        receiver.posts.append((time.monotonic(), auth, json.loads(body)))
+                        status = 202
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/api/v1/receipts/http"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> ReceiptsReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def receipts(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [r for _, _, batch in self.posts for r in batch]
+
+
+def send_many(gateway: FakeGateway, ids: range) -> dict[int, float]:
+    """Send each id once; return when each was sent."""
+    sent = {}
+    with requests.Session() as session:
+        for message_id in ids:
+            sent[message_id] = time.monotonic()
+            reply = session.post(
+                f"{gateway.url}/v1/send/{message_id}",
+                json={"id": message_id, "phone": "79001234567", "text": "hi"},
+                headers={"Authorization": f"Bearer {GATEWAY_TOKEN}"},
+                timeout=10,
+            )
+            assert reply.status_code == 200
+    return sent
+
+
+def test_receipts_come_back_for_every_accepted_message_after_the_delay() -> None:
+    with ReceiptsReceiver() as receiver:
+        options = ReceiptOptions(receiver.url, RECEIPTS_TOKEN, delay_s=0.3, undelivered_share=0.2)
+        with FakeGateway(receipts=options) as gateway:
+            gateway.script_statuses(105, [500])  # refused: no receipt for it
+            requests.post(
+                f"{gateway.url}/v1/send/105",
+                json={"id": 105, "phone": "79001234567", "text": "hi"},
+                headers={"Authorization": f"Bearer {GATEWAY_TOKEN}"},
+                timeout=10,
+            )
+            sent = send_many(gateway, range(1, 101))
+            receipts = wait_until(lambda: len(r := receiver.receipts()) >= 100 and r, timeout=10)
+            stats = requests.get(f"{gateway.url}/_stats", timeout=10).json()["receipts"]
+
+    assert sorted(r["id"] for r in receipts) == list(range(1, 101))
+    assert {auth for _, auth, _ in receiver.posts} == {f"Bearer {RECEIPTS_TOKEN}"}
+    undelivered = [r for r in receipts if r["status"] == "undelivered"]
+    assert 5 <= len(undelivered) <= 40  # a seeded draw around 20%
+    assert {r["error"] for r in undelivered} == {"absent subscriber"}
+    assert {r["status"] for r in receipts} == {"delivered", "undelivered"}
+    assert all(dt.datetime.fromisoformat(r["at"]).tzinfo is not None for r in receipts)
+    # None comes back before its delay has passed since it was sent.
+    arrived = {r["id"]: at for at, _, batch in receiver.posts for r in batch}
+    assert all(arrived[i] >= sent[i] + 0.3 for i in sent)
+    assert (stats["posted"], stats["undelivered"]) == (100, len(undelivered))
+
+
+def test_receipts_are_batched_up_to_a_thousand_per_post() -> None:
+    with ReceiptsReceiver() as receiver:
+        poster = ReceiptPoster(ReceiptOptions(receiver.url, RECEIPTS_TOKEN, delay_s=0))
+        for message_id in range(2500):
+            poster.accepted(message_id)
+        poster.start()
+        try:
+            wait_until(lambda: len(receiver.receipts()) >= 2500, timeout=10)
+        finally:
+            poster.stop()
+
+    sizes = [len(batch) for _, _, batch in receiver.posts]
+    assert sum(sizes) == 2500 and max(sizes) == 1000 and len(sizes) == 3
+    assert len({r["id"] for r in receiver.receipts()}) == 2500
+
+
+def test_a_refused_post_is_sent_again_and_nothing_is_lost() -> None:
+    with ReceiptsReceiver(refuse=2) as receiver:
+        options = ReceiptOptions(receiver.url, RECEIPTS_TOKEN, delay_s=0, undelivered_share=0)
+        with FakeGateway(receipts=options) as gateway:
+            send_many(gateway, range(1, 21))
+            wait_until(lambda: len(receiver.receipts()) >= 20, timeout=15)
+            stats = gateway.app.receipts.stats() if gateway.app.receipts else {}
+
+    assert receiver.refused == 2
+    assert sorted(r["id"] for r in receiver.receipts()) == list(range(1, 21))
+    assert {r["status"] for r in receiver.receipts()} == {"delivered"}
+    assert stats["failed_posts"] == 2
+
+
+def test_without_a_receipts_url_nothing_is_posted(gateway: FakeGateway) -> None:
+    gateway.send(7, phone="79001234567", text="hi")
+
+    assert gateway.app.receipts is None
+    assert "receipts" not in requests.get(f"{gateway.url}/_stats", timeout=10).json()
+
+
+def test_process_mode_takes_the_receipts_url_and_token_from_the_environment() -> None:
+    with ReceiptsReceiver() as receiver:
+        cmd = [sys.executable, "-m", "sandbox.gateway", "--port", "0", "--token", GATEWAY_TOKEN]
+        cmd += ["--receipt-delay-s", "0", "--undelivered-share", "1"]
+        env = {**os.environ, "SANDBOX_RECEIPTS_URL": receiver.url}
+        env["SANDBOX_RECEIPTS_TOKEN"] = RECEIPTS_TOKEN
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
+        try:
+            assert proc.stdout is not None
+            url = proc.stdout.readline().split()[-2]
+            requests.post(
+                url + "/v1/send/3",
+                json={"id": 3, "phone": "79001234567", "text": "hi"},
+                headers={"Authorization": f"Bearer {GATEWAY_TOKEN}"},
+                timeout=10,
+            )
+            receipts = wait_until(receiver.receipts, timeout=10)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            returncode = proc.wait(timeout=30)
+
+    assert [(r["id"], r["status"]) for r in receipts] == [(3, "undelivered")]
+    assert receiver.posts[0][1] == f"Bearer {RECEIPTS_TOKEN}"
+    assert returncode == 0
+
+
+def test_process_mode_refuses_a_receipts_url_without_a_token() -> None:
+    cmd = [sys.executable, "-m", "sandbox.gateway", "--port", "0"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SANDBOX_RECEIPTS")}
+    done = subprocess.run(
+        [*cmd, "--receipts-url", "http://127.0.0.1:9/x"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+    )
+
+    assert done.returncode == 2
+    assert "needs a token" in done.stderr

@@ -63,6 +63,16 @@ def test_the_progress_line_shows_done_total_percent_rate_and_eta() -> None:
     assert "ETA -" in progress_line({**stats, "eta_s": None}, width=10)
 
 
+def test_the_progress_line_shows_delivered_and_the_rate_once_receipts_come() -> None:
+    stats = {"total": 100, "done": 100, "percent_done": 100.0, "rate_per_s": 0.0, "eta_s": 0.0,
+             "status": "completed", "sent": 100, "delivered": 0, "undelivered": 0,
+             "delivery_rate": 0.0}  # fmt: skip
+
+    assert "delivered" not in progress_line(stats, width=10)
+    line = progress_line({**stats, "delivered": 94, "undelivered": 5, "delivery_rate": 0.94})
+    assert line.endswith("completed  delivered 94 (94.0%)")
+
+
 def test_api_errors_list_every_nested_field() -> None:
     error = ApiError(
         422,

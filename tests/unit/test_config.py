@@ -53,6 +53,13 @@ NO_FILE = Path("/nonexistent")
         ),
         ("HERALD_CHANNEL_WINDOW_LIMITS", "email=many/60", "HERALD_CHANNEL_WINDOW_LIMITS entries"),
         ("HERALD_CHANNEL_WINDOW_LIMITS", "email=5/0", "HERALD_CHANNEL_WINDOW_LIMITS entries"),
+        (
+            "HERALD_DELIVERY_RATE_ALERT_SHARE",
+            "80",
+            "HERALD_DELIVERY_RATE_ALERT_SHARE must be a share from 0 to 1, not 80.0",
+        ),
+        ("HERALD_DELIVERY_RATE_ALERT_SHARE", "nan", "HERALD_DELIVERY_RATE_ALERT_SHARE must be"),
+        ("HERALD_DELIVERY_RATE_ALERT_SHARE", "most", "HERALD_DELIVERY_RATE_ALERT_SHARE must be"),
     ],
 )
 def test_a_bad_value_names_its_variable_and_what_it_expects(variable, value, expected):
@@ -66,6 +73,7 @@ def test_good_values_are_read():
             "HERALD_API_PORT": "8080",
             "HERALD_TICK_INTERVAL_S": "0.5",
             "HERALD_METRICS_PORT_BASE": "19000",
+            "HERALD_DELIVERY_RATE_ALERT_SHARE": "0.95",
         },
         env_file=NO_FILE,
     )
@@ -74,6 +82,8 @@ def test_good_values_are_read():
         0.5,
         19000,
     )
+    assert settings.delivery_rate_alert_share == 0.95
+    assert Settings.from_env({}, env_file=NO_FILE).delivery_rate_alert_share == 0.8
 
 
 def test_channel_limits_are_parsed_once_for_every_service():

@@ -78,3 +78,12 @@ def test_a_service_that_dies_soon_after_each_start_waits_longer_each_time(stack:
     stats.process, stats.started_at = DeadProcess(), now - STABLE_AFTER_S  # type: ignore[assignment]
     stack.supervise(now=now)
     assert stats.restart_at == now + 1.0
+
+
+def test_the_demo_adds_a_fresh_receipts_token_and_keeps_the_others() -> None:
+    tokens, token = stack_module.with_receipts_token("abc:write,def:read")
+    again, other = stack_module.with_receipts_token("")
+
+    assert tokens == f"abc:write,def:read,{token}:receipts"
+    assert again == f"{other}:receipts"
+    assert len(token) >= 24 and token != other

@@ -18,6 +18,7 @@ from shared.db.queries.campaigns import PROGRESS_COUNTS
 from shared.db.queries.notifications import notification_counts
 from shared.db.queries.stats import recent_sent
 from shared.domain import channels
+from shared.domain.delivery import delivery_figures
 from shared.domain.statuses import (
     FINAL_MESSAGE_STATUSES,
     OPEN_MESSAGE_STATUSES,
@@ -32,7 +33,12 @@ RATE_WINDOW_S = 10
 
 
 def figures(progress: RowMapping, recent: int) -> dict[str, Any]:
-    """Counts plus done, percent_done, rate_per_s and eta_s; `recent`: sent in the window."""
+    """Counts plus delivery figures, done, percent_done, rate_per_s and eta_s.
+
+    `recent`: sent in the window. `sent` counts every message the gateway took, delivered
+    and undelivered included; `awaiting_receipt` those still stored as sent.
+    """
+    counts = {name: progress[name] for name in PROGRESS_COUNTS}
     total = progress["total"]
     done = sum(progress[str(status)] for status in FINAL_MESSAGE_STATUSES)
     if total:
@@ -45,7 +51,8 @@ def figures(progress: RowMapping, recent: int) -> dict[str, Any]:
     return {
         "campaign_id": progress["campaign_id"],
         "status": progress["status"],
-        **{name: progress[name] for name in PROGRESS_COUNTS},
+        **counts,
+        **delivery_figures(counts),
         "done": done,
         "percent_done": percent,
         "rate_per_s": round(rate, 3),
@@ -85,19 +92,25 @@ def all_stats(engine: Engine) -> dict[str, Any]:
         recent = recent_counts(conn, rows)
         counts = notification_counts(conn)
     campaigns = [figures(row, recent.get(row["campaign_id"], 0)) for row in rows]
-    totals = {name: sum(c[name] for c in campaigns) for name in PROGRESS_COUNTS}
+    # Summed as stored, then sent and the rate derived once from the sums.
+    stored = {name: sum(row[name] for row in rows) for name in PROGRESS_COUNTS}
+    totals = {**stored, **delivery_figures(stored)}
     return {"campaigns": campaigns, "totals": totals, "notifications": by_channel(counts)}
 
 
 def by_channel(counts: dict[str, dict[str, int]]) -> dict[str, Any]:
-    """Every status of every channel, zeros included, and the sums over channels."""
+    """Every status of every channel, zeros included, and the sums over channels.
+
+    `sent` counts what the gateway took (see shared/domain/delivery.py), with the rate.
+    """
     names = dict.fromkeys([*channels.names(), *sorted(counts)])
-    table = {
+    stored = {
         channel: {str(s): counts.get(channel, {}).get(str(s), 0) for s in NotificationStatus}
         for channel in names
     }
-    total = {str(s): sum(row[str(s)] for row in table.values()) for s in NotificationStatus}
-    return {"by_channel": table, "total": total}
+    summed = {str(s): sum(row[str(s)] for row in stored.values()) for s in NotificationStatus}
+    table = {channel: {**row, **delivery_figures(row)} for channel, row in stored.items()}
+    return {"by_channel": table, "total": {**summed, **delivery_figures(summed)}}
 
 
 def is_database_ready(engine: Engine) -> bool:

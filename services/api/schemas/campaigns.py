@@ -174,11 +174,33 @@ class StatsLeftOutSchema(Schema):
     opted_out = fields.Integer(metadata={"description": "Matched but opted out of the channel."})
 
 
-class CountsSchema(Schema):
+SENT_DESCRIPTION = (
+    "Taken by the gateway: still awaiting a receipt, delivered or undelivered, so it equals "
+    "the recipients sent to whether receipts come back or not."
+)
+
+
+class DeliverySchema(Schema):
+    """The counts receipts tell apart, and the rate derived from them."""
+
+    sent = fields.Integer(metadata={"description": SENT_DESCRIPTION})
+    delivered = fields.Integer(metadata={"description": "Receipt said: on the handset."})
+    undelivered = fields.Integer(
+        metadata={"description": "Receipt said: not delivered (expired, rejected, ...)."}
+    )
+    awaiting_receipt = fields.Integer(
+        metadata={"description": "Sent, with no receipt yet: sent - delivered - undelivered."}
+    )
+    delivery_rate = fields.Float(
+        allow_none=True,
+        metadata={"description": "delivered / sent, 0 to 1; null while sent is 0."},
+    )
+
+
+class CountsSchema(DeliverySchema):
     total = fields.Integer()
     pending = fields.Integer()
     queued = fields.Integer()
-    sent = fields.Integer()
     failed = fields.Integer()
     expired = fields.Integer()
     cancelled = fields.Integer()
@@ -240,9 +262,8 @@ class PreviewSchema(Schema):
     forecast = fields.Nested(ForecastSchema)
 
 
-class NotificationCountsSchema(Schema):
+class NotificationCountsSchema(DeliverySchema):
     queued = fields.Integer()
-    sent = fields.Integer()
     failed = fields.Integer()
     expired = fields.Integer()
     cancelled = fields.Integer()
