@@ -56,8 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
         groups.add_parser(
             "notify",
             help="send one notification and follow it until it is final",
-            description="Print its id, then its status until final. Exit 0 once sent, 1 if it "
-            "failed, expired or was cancelled, 2 if the API refused it.",
+            description="Print its id, then its status until final. Exit 0 once sent or "
+            "delivered, 1 if it failed, expired, was cancelled or undelivered, 2 if the API "
+            "refused it.",
         )
     )
     return parser

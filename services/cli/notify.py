@@ -1,6 +1,7 @@
 """`herald notify`: send one notification through the SDK and follow it until it is final.
 
-Exits 0 once sent, 1 if it failed, expired or was cancelled, 2 if the API refused it.
+Exits 0 once sent or delivered, 1 if it failed, expired, was cancelled or undelivered, 2 if
+the API refused it.
 """
 
 from __future__ import annotations
@@ -64,11 +65,15 @@ def parse_var(value: str) -> tuple[str, str]:
     return key.strip(), text
 
 
+# Taken by the gateway; a receipt may already say it arrived. Undelivered did not.
+TAKEN = frozenset({"sent", "delivered"})
+
+
 def status_line(notification: Notification) -> str:
     """`queued`, `queued (attempt 2: HTTP 503)`, `sent`, `failed after 3 attempts: ...`."""
     attempts = notification.data.get("attempts") or 0
     error = notification.data.get("last_error")
-    if notification.status == "sent" or not attempts:
+    if notification.status in TAKEN or not attempts:
         return notification.status
     if notification.is_final:
         return f"{notification.status} after {attempts} attempts: {error or 'no reason given'}"
@@ -76,7 +81,7 @@ def status_line(notification: Notification) -> str:
 
 
 def exit_code(notification: Notification) -> int:
-    return 0 if notification.status == "sent" else 1
+    return 0 if notification.status in TAKEN else 1
 
 
 def run(client: HeraldClient, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

@@ -73,9 +73,16 @@ def test_a_variable_needs_a_key_and_an_equals_sign(given: str) -> None:
             1,
         ),
         ("expired", {"attempts": 0}, "expired", 1),
+        ("delivered", {"attempts": 1}, "delivered", 0),
+        (
+            "undelivered",
+            {"attempts": 1, "last_error": "absent subscriber"},
+            "undelivered after 1 attempts: absent subscriber",
+            1,
+        ),
     ],
 )
-def test_each_status_is_one_line_and_only_sent_exits_zero(
+def test_each_status_is_one_line_and_only_sent_or_delivered_exits_zero(
     status: str, data: dict[str, object], line: str, code: int
 ) -> None:
     notification = Notification(1, status, data=data)

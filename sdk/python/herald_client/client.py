@@ -17,7 +17,8 @@ import requests
 from herald_client import bodies
 from herald_client.errors import HeraldError, field_errors
 
-FINAL_STATUSES = frozenset({"sent", "failed", "expired", "cancelled"})
+# A receipt may have moved a sent notification on before it is looked at.
+FINAL_STATUSES = frozenset({"sent", "failed", "expired", "cancelled", "delivered", "undelivered"})
 RETRIED_STATUSES = frozenset({502, 503, 504})
 NOTIFICATIONS = "/api/v1/notifications"
 
