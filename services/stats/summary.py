@@ -39,10 +39,12 @@ CLAIM_DAY = text(
     """
 )
 
-# Campaigns that did something in the window: started, finished, or still under way.
+# Campaigns that did something in the window: started, finished, or still under way. Sent is
+# what the gateway took, told apart by receipts since or not.
 CAMPAIGNS_OF_WINDOW = text(
     """
-    SELECT k.id, k.name, k.channel, k.status, p.total, p.sent, p.failed, p.expired,
+    SELECT k.id, k.name, k.channel, k.status, p.total,
+           p.sent + p.delivered + p.undelivered AS sent, p.failed, p.expired,
            p.cancelled, p.pending + p.queued AS waiting
       FROM campaign k JOIN campaign_progress p ON p.campaign_id = k.id
      WHERE k.status IN ('running', 'paused')

@@ -95,6 +95,21 @@ def test_summary_goes_out_once_at_the_hour_with_the_last_days_campaigns(
     assert "last week" not in body
 
 
+def test_messages_told_apart_by_receipts_still_count_as_sent(engine, sink, summary_settings):
+    campaign_id = finished_campaign(engine, "with receipts", at(2), sent=10, failed=1)
+    with engine.begin() as conn:
+        conn.execute(
+            update(CampaignProgress)
+            .where(CampaignProgress.campaign_id == campaign_id)
+            .values(sent=2, delivered=7, undelivered=1)
+        )
+
+    assert send_daily_summary(engine, summary_settings, at(7))
+
+    mail = sink.messages[0].message()
+    assert mail["Subject"] == "Herald daily summary 2026-03-10: 10 sent, 1 failed"
+
+
 def test_next_day_gets_its_own_summary(engine, sink, summary_settings):
 
     send_daily_summary(engine, summary_settings, at(8))
