@@ -32,7 +32,7 @@ from services.api.core.importer import CSV_COLUMNS
 from shared.config import Settings
 from shared.db.engine import make_engine
 from shared.domain.text import storable_text_error
-from tests.conftest import TEST_DATABASE_URL, WRITE_TOKEN
+from tests.conftest import RECEIPTS_TOKEN, TEST_DATABASE_URL, WRITE_TOKEN
 from tests.support.strategies import any_text
 
 AUTH = {"Authorization": f"Bearer {WRITE_TOKEN}"}
@@ -102,7 +102,15 @@ BASES: dict[str, Callable[[Targets], Any]] = {
     "POST /api/v1/notifications": lambda t: notification_body(),
     "POST /api/v1/templates": lambda t: {**template_body(), "name": f"t-{next(t.phones)[1:]}"},
     "PUT /api/v1/templates/{name}": lambda t: template_body(),
+    "POST /api/v1/receipts/http": lambda t: {"id": 1, "status": "rejected", "error": "E1"},
+    "POST /api/v1/receipts/email": lambda t: {
+        "message_id": "<herald-1@example.org>",
+        "type": "complaint",
+        "error": "spam",
+    },
 }
+# A gateway's credential: the only one the receipt paths take.
+RECEIPTS_AUTH = {"Authorization": f"Bearer {RECEIPTS_TOKEN}"}
 
 
 def notification_body() -> dict[str, Any]:
@@ -295,7 +303,8 @@ def send(api: FlaskClient, slot: Slot, targets: Targets, text: str) -> Sent:
     elif record is not None:
         kwargs = {"data": json.dumps(record)}
     kwargs.setdefault("content_type", "application/json")
-    response = api.open(path + query, method=method, headers=AUTH, **kwargs)
+    headers = RECEIPTS_AUTH if "/receipts/" in template else AUTH
+    response = api.open(path + query, method=method, headers=headers, **kwargs)
     return Sent(path, json.loads(json.dumps(record)), response)
 
 
