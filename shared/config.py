@@ -208,6 +208,13 @@ class Settings:
     # Daily summary e-mail sent by the stats service (empty recipient: off).
     summary_to: str = ""
     summary_hour: int = 7
+    # Webhooks. Allowing private addresses lets a webhook reach inside the network: unsafe
+    # outside tests and local development.
+    webhook_allow_private: bool = False
+    webhook_timeout_s: float = 10.0
+    webhook_concurrency: int = 32
+    webhook_poll_s: float = 0.2
+    webhook_retain_days: int = 7
 
     @classmethod
     def from_env(
@@ -304,6 +311,11 @@ class Settings:
             dev_stack=flag("DEV_STACK"),
             summary_to=get("SUMMARY_TO"),
             summary_hour=number("SUMMARY_HOUR", int),
+            webhook_allow_private=flag("WEBHOOK_ALLOW_PRIVATE"),
+            webhook_timeout_s=number("WEBHOOK_TIMEOUT_S", float),
+            webhook_concurrency=number("WEBHOOK_CONCURRENCY", int),
+            webhook_poll_s=number("WEBHOOK_POLL_S", float),
+            webhook_retain_days=number("WEBHOOK_RETAIN_DAYS", int),
         )
 
     def check_signing_key(self) -> None:

@@ -33,6 +33,7 @@ from services.api.resources import (
     stats,
     templates,
     unsubscribe,
+    webhooks,
 )
 from shared.config import Settings
 from shared.logging import correlation_id
@@ -144,5 +145,6 @@ def create_app(
     api.register_blueprint(unsubscribe.blp)
     api.register_blueprint(notifications.blp, url_prefix=f"{API_PREFIX}/notifications")
     api.register_blueprint(templates.blp, url_prefix=f"{API_PREFIX}/templates")
+    api.register_blueprint(webhooks.blp, url_prefix=f"{API_PREFIX}/webhooks")
     api.register_blueprint(stats.blp, url_prefix=API_PREFIX)
     return app

@@ -49,9 +49,8 @@ def queued_messages(engine: Engine, count: int) -> tuple[int, list[int]]:
 
 def event_rows(engine: Engine) -> list[Any]:
     with engine.connect() as conn:
-        return conn.execute(
-            text("SELECT webhook_id, events, payload FROM webhook_event ORDER BY id")
-        ).all()
+        query = text("SELECT webhook_id, events, payload FROM webhook_event ORDER BY id")
+        return list(conn.execute(query).all())
 
 
 def send_all(engine: Engine, ids: list[int], status: str = "sent") -> None:
