@@ -55,3 +55,6 @@ _.script_statuses
 EmailBackend  # sdk/python/herald_client/django.py
 _.send_messages
 _.herald_notifications
+
+# Read by the webhook schemas (excluded above as reflection-read declarations).
+EVENT_TYPES  # shared/domain/webhooks.py

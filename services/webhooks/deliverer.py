@@ -23,7 +23,7 @@ from sqlalchemy import Engine, RowMapping
 from standardwebhooks import Webhook
 
 from services.webhooks import metrics
-from services.webhooks.guard import GuardedResolver, refusal_of_host
+from services.webhooks.guard import AddressRefused, GuardedResolver, refusal_of_host
 from shared.db.queries import webhooks as queries
 from shared.domain.webhooks import DISABLE_AFTER, is_delivered, is_to_disable, next_attempt_at
 
@@ -158,6 +158,9 @@ class Deliverer:
                 error = None if is_delivered(status) else f"answered {response.status}"
         except TimeoutError:
             status, error = None, f"no answer within {self.timeout_s:g} s"
+        except aiohttp.ClientConnectorError as exc:
+            refused = isinstance(exc.os_error, AddressRefused)
+            status, error = None, str(exc.os_error) if refused else f"{type(exc).__name__}: {exc}"
         except aiohttp.ClientError as exc:
             status, error = None, f"{type(exc).__name__}: {exc}"
         latency_s = time.monotonic() - started

@@ -33,14 +33,14 @@ def resolve_host(host: str) -> list[str]:
     return sorted({str(info[4][0]) for info in infos})
 
 
-def url_reason(url: str, allow_private: bool, resolve: Resolve = resolve_host) -> str | None:
+def url_reason(url: str, allow_private: bool, resolve: Resolve | None = None) -> str | None:
     """Why this URL may not receive webhooks, or None."""
     reason = url_refusal(url)
     if reason is not None:
         return reason
     host = urlsplit(url).hostname or ""
     literal = literal_address(host)
-    addresses = [literal] if literal else resolve(host)
+    addresses = [literal] if literal else (resolve or resolve_host)(host)
     if not addresses:
         return f"host {host!r} does not resolve"
     if allow_private:
