@@ -26,7 +26,7 @@ from shared.config import Settings, read_env_file
 from shared.db.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
-METRICS_PORT_BASE = 9100  # scheduler; stats is base + 1, sender i is base + 10 + i
+METRICS_PORT_BASE = 9100  # scheduler; stats base + 1, webhooks base + 2, sender i base + 10 + i
 SENDER_CHANNELS = "http,email"
 STOP_TIMEOUT_S = 8.0  # then SIGKILL: a killed sender's batches are redelivered, nothing lost
 # A service that dies is started again after 1, 2, 4 ... seconds while it keeps dying;
@@ -61,7 +61,7 @@ class Service:
 
 @dataclass
 class Stack:
-    """api, scheduler, N senders and stats as child processes sharing one environment."""
+    """api, scheduler, N senders, stats and webhooks as child processes sharing one environment."""
 
     env: dict[str, str]
     senders: int = 2
@@ -75,6 +75,7 @@ class Stack:
         for i in range(self.senders):
             self.add_sender(i)
         self.add("stats", "services.stats", {"HERALD_METRICS_PORT": self.metrics_base + 1})
+        self.add("webhooks", "services.webhooks", {"HERALD_METRICS_PORT": self.metrics_base + 2})
 
     def add_sender(self, index: int) -> None:
         port = self.metrics_base + 10 + index

@@ -217,6 +217,13 @@ class Settings:
     summary_hour: int = 7
     # A running campaign alerts when delivered / sent falls under this share (0 to 1).
     delivery_rate_alert_share: float = 0.8
+    # Webhooks. Allowing private addresses lets a webhook reach inside the network: unsafe
+    # outside tests and local development.
+    webhook_allow_private: bool = False
+    webhook_timeout_s: float = 10.0
+    webhook_concurrency: int = 32
+    webhook_poll_s: float = 0.2
+    webhook_retain_days: int = 7
 
     @classmethod
     def from_env(
@@ -321,6 +328,11 @@ class Settings:
             summary_to=get("SUMMARY_TO"),
             summary_hour=number("SUMMARY_HOUR", int),
             delivery_rate_alert_share=share("DELIVERY_RATE_ALERT_SHARE"),
+            webhook_allow_private=flag("WEBHOOK_ALLOW_PRIVATE"),
+            webhook_timeout_s=number("WEBHOOK_TIMEOUT_S", float),
+            webhook_concurrency=number("WEBHOOK_CONCURRENCY", int),
+            webhook_poll_s=number("WEBHOOK_POLL_S", float),
+            webhook_retain_days=number("WEBHOOK_RETAIN_DAYS", int),
         )
 
     def check_signing_key(self) -> None:

@@ -65,6 +65,7 @@ def settings() -> Settings:
             "HERALD_AMQP_URL": TEST_AMQP_URL,
             "HERALD_RETRY_DELAYS_MS": "1000,2000",
             "HERALD_API_TOKENS": f"{WRITE_TOKEN}:write,{READ_TOKEN}:read,{RECEIPTS_TOKEN}:receipts",
+            "HERALD_WEBHOOK_ALLOW_PRIVATE": "true",
         },
         env_file=Path("/nonexistent"),
     )

@@ -34,6 +34,7 @@ from services.api.resources import (
     stats,
     templates,
     unsubscribe,
+    webhooks,
 )
 from shared.config import Settings
 from shared.logging import correlation_id
@@ -145,6 +146,7 @@ def create_app(
     api.register_blueprint(unsubscribe.blp)
     api.register_blueprint(notifications.blp, url_prefix=f"{API_PREFIX}/notifications")
     api.register_blueprint(templates.blp, url_prefix=f"{API_PREFIX}/templates")
+    api.register_blueprint(webhooks.blp, url_prefix=f"{API_PREFIX}/webhooks")
     api.register_blueprint(stats.blp, url_prefix=API_PREFIX)
     api.register_blueprint(receipts.blp, url_prefix=f"{API_PREFIX}/receipts")
     return app

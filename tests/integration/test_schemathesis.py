@@ -18,6 +18,7 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, positive_
 from sqlalchemy import Engine
 
 from services.api.app import create_app
+from services.api.core import webhooks
 from shared.config import Settings
 from shared.db.engine import make_engine
 from tests.conftest import TEST_DATABASE_URL, WRITE_TOKEN
@@ -28,10 +29,11 @@ MAX_EXAMPLES = 15
 # Fields whose rules are semantic: phone validity, the time range, template variables and
 # syntax, a subject (and only e-mail has HTML), a window whose ends differ; a stored template
 # of the channel (text or template, not both), a notification's address fitting its channel
-# (exactly one, a stored client), values for every variable, a future expiry, one key per item.
+# (exactly one, a stored client), values for every variable, a future expiry, one key per item;
+# a webhook URL whose host resolves to an allowed address.
 SEMANTIC_FIELDS = frozenset(
     {"phone", "starts_at", "ends_at", "text", "subject", "html", "send_window", "template",
-     "to", "variables", "expires_at", "idempotency_key"}
+     "to", "variables", "expires_at", "idempotency_key", "url"}
 )  # fmt: skip
 ACCEPTED = frozenset({401, 403, 404, 409, 429})
 # The import answers 200 with a per-row report: a bad record is a rejected row, not a 4xx.
@@ -52,6 +54,12 @@ schema = schemathesis.openapi.from_wsgi("/openapi.json", APP)
 @pytest.fixture(autouse=True)
 def empty_database(engine: Engine) -> None:
     """Run each operation against the migrated, emptied test database."""
+
+
+@pytest.fixture(autouse=True)
+def no_name_lookups(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Generated webhook hosts resolve to nothing: no lookup leaves the machine."""
+    monkeypatch.setattr(webhooks, "resolve_host", lambda host: [])
 
 
 @schema.parametrize()
