@@ -63,7 +63,7 @@ def test_killing_stats_while_receipts_flow_applies_every_receipt_once(faults: La
 
     final = wait_until(settled, timeout=180)
     with run.engine.connect() as conn:
-        stored = dict(
+        stored: dict[int, str] = dict(
             conn.execute(
                 text("SELECT id, status FROM message WHERE campaign_id = :c"), {"c": campaign_id}
             ).all()
