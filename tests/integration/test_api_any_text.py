@@ -85,6 +85,7 @@ class Targets:
     email_campaign_id: int
     http_campaign_id: int
     phones: Iterator[str]
+    webhook_id: int
 
 
 # One valid request per write operation with a body: the strings are varied inside it.
@@ -102,6 +103,8 @@ BASES: dict[str, Callable[[Targets], Any]] = {
     "POST /api/v1/notifications": lambda t: notification_body(),
     "POST /api/v1/templates": lambda t: {**template_body(), "name": f"t-{next(t.phones)[1:]}"},
     "PUT /api/v1/templates/{name}": lambda t: template_body(),
+    "POST /api/v1/webhooks": lambda t: dict(WEBHOOK),
+    "PATCH /api/v1/webhooks/{webhook_id}": lambda t: dict(WEBHOOK),
     "POST /api/v1/receipts/http": lambda t: {"id": 1, "status": "rejected", "error": "E1"},
     "POST /api/v1/receipts/email": lambda t: {
         "message_id": "<herald-1@example.org>",
@@ -109,6 +112,7 @@ BASES: dict[str, Callable[[Targets], Any]] = {
         "error": "spam",
     },
 }
+WEBHOOK = {"url": "http://127.0.0.1:9/hook", "events": ["message.sent"], "description": "d"}
 # A gateway's credential: the only one the receipt paths take.
 RECEIPTS_AUTH = {"Authorization": f"Bearer {RECEIPTS_TOKEN}"}
 
@@ -138,13 +142,18 @@ def path_values(label: str, targets: Targets) -> dict[str, Any]:
         "campaign_id": campaign_id,
         "token": "t",
         "name": TEMPLATE_NAME,
+        "webhook_id": targets.webhook_id,
     }
 
 
 # Built at collection, because parametrize needs the spec then; the engine connects lazily.
 APP = create_app(
     Settings.from_env(
-        {"HERALD_DATABASE_URL": TEST_DATABASE_URL, "HERALD_API_TOKENS": f"{WRITE_TOKEN}:write"},
+        {
+            "HERALD_DATABASE_URL": TEST_DATABASE_URL,
+            "HERALD_API_TOKENS": f"{WRITE_TOKEN}:write",
+            "HERALD_WEBHOOK_ALLOW_PRIVATE": "true",
+        },
         env_file=Path("/nonexistent"),
     ),
     make_engine(TEST_DATABASE_URL),
@@ -266,8 +275,9 @@ def targets(api: FlaskClient) -> Targets:
     http_campaign = api.post("/api/v1/campaigns", json=http, headers=AUTH)
     template = {**template_body(), "name": TEMPLATE_NAME}
     assert api.post("/api/v1/templates", json=template, headers=AUTH).status_code == 201
-    ids = (client.json["id"], email.json["id"], http_campaign.json["id"])
-    return Targets(ids[0], client_phone, ids[1], ids[2], phones)
+    webhook = api.post("/api/v1/webhooks", json=WEBHOOK, headers=AUTH)
+    ids = (client.json["id"], email.json["id"], http_campaign.json["id"], webhook.json["id"])
+    return Targets(ids[0], client_phone, ids[1], ids[2], phones, ids[3])
 
 
 @dataclass(frozen=True)
