@@ -8,18 +8,14 @@ its messages and the events the subscriber received all tell the same story.
 from __future__ import annotations
 
 import datetime as dt
-import http.server
-import json
 import os
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
-from standardwebhooks.webhooks import Webhook
 
 from deploy.stack import Stack
 from sandbox.gateway import GatewayServer, ReceiptOptions
@@ -28,6 +24,7 @@ from tests.conftest import RECEIPTS_TOKEN, WRITE_TOKEN, reset_vhost
 from tests.support.api_client import ApiClient
 from tests.support.processes import free_port, free_port_block
 from tests.support.waiting import wait_until
+from tests.support.webhook_receiver import Subscriber
 
 DATABASE_URL = (
     os.environ.get(
@@ -39,44 +36,6 @@ VHOST = os.environ.get("HERALD_E2E_VHOST", "herald_e2e") + "_receipts"
 GATEWAY_TOKEN = "e2e-receipts-gateway-token"
 RECIPIENTS = 300
 UNDELIVERED_SHARE = 0.2
-
-
-@dataclass
-class Subscriber:
-    """A webhook receiver on loopback: every POST's headers and body, as received."""
-
-    posts: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def serve(self) -> tuple[http.server.ThreadingHTTPServer, str]:
-        subscriber = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                with subscriber.lock:
-                    subscriber.posts.append((dict(self.headers.items()), body))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        return server, f"http://127.0.0.1:{server.server_address[1]}/herald"
-
-    def events(self, secret: str) -> list[dict[str, Any]]:
-        """Every event of every verified POST, once per webhook-id (retries are repeats)."""
-        verifier = Webhook(secret)
-        seen: dict[str, list[dict[str, Any]]] = {}
-        with self.lock:
-            posts = list(self.posts)
-        for headers, body in posts:
-            lowered = {k.lower(): v for k, v in headers.items()}
-            verifier.verify(body, lowered)  # raises on a bad or missing signature
-            seen.setdefault(lowered["webhook-id"], json.loads(body))
-        return [event for batch in seen.values() for event in batch]
 
 
 @dataclass
@@ -101,7 +60,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     )
     gateway = GatewayServer(token=GATEWAY_TOKEN, receipts=receipts).start()
     subscriber = Subscriber()
-    server, hook_url = subscriber.serve()
+    hook_url = subscriber.start()
     env = {
         "HERALD_DATABASE_URL": DATABASE_URL,
         "HERALD_AMQP_URL": f"amqp://guest:guest@127.0.0.1:5672/{VHOST}",
@@ -121,7 +80,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     finally:
         stack.stop()
         gateway.stop()
-        server.shutdown()
+        subscriber.stop()
         for log in sorted(log_dir.glob("*.log")):
             print(f"--- {log.name} (tail)\n{log.read_text()[-3000:]}")
 
