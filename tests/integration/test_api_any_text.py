@@ -88,6 +88,13 @@ class Targets:
     webhook_id: int
 
 
+WEBHOOK: dict[str, Any] = {
+    "url": "http://127.0.0.1:9/hook",
+    "events": ["message.sent"],
+    "description": "d",
+}
+
+
 # One valid request per write operation with a body: the strings are varied inside it.
 BASES: dict[str, Callable[[Targets], Any]] = {
     "POST /api/v1/clients": lambda t: client_body(next(t.phones)),
@@ -112,7 +119,6 @@ BASES: dict[str, Callable[[Targets], Any]] = {
         "error": "spam",
     },
 }
-WEBHOOK = {"url": "http://127.0.0.1:9/hook", "events": ["message.sent"], "description": "d"}
 # A gateway's credential: the only one the receipt paths take.
 RECEIPTS_AUTH = {"Authorization": f"Bearer {RECEIPTS_TOKEN}"}
 
