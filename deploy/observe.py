@@ -39,6 +39,7 @@ class Targets:
     scheduler: str
     stats: str
     senders: tuple[str, ...]
+    webhooks: str
     rabbitmq: str | None = None
 
     def by_job(self) -> dict[str, list[str]]:
@@ -47,6 +48,7 @@ class Targets:
             "herald-scheduler": [self.scheduler],
             "herald-stats": [self.stats],
             "herald-sender": list(self.senders),
+            "herald-webhooks": [self.webhooks],
         }
         if self.rabbitmq:
             jobs.update({name: [self.rabbitmq] for name in RABBITMQ_JOBS})
@@ -61,6 +63,7 @@ def stack_targets(stack: Stack, api: str, rabbitmq: str | None = None) -> Target
         scheduler=f"127.0.0.1:{ports['scheduler']}",
         stats=f"127.0.0.1:{ports['stats']}",
         senders=tuple(f"127.0.0.1:{p}" for name, p in ports.items() if name.startswith("sender")),
+        webhooks=f"127.0.0.1:{ports['webhooks']}",
         rabbitmq=rabbitmq,
     )
 

@@ -20,14 +20,21 @@ from tests.support.processes import free_port, free_port_block
 from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-HERALD_JOBS = {"herald-api", "herald-scheduler", "herald-stats", "herald-sender"}
+HERALD_JOBS = {"herald-api", "herald-scheduler", "herald-stats", "herald-sender", "herald-webhooks"}
 
 
 @pytest.fixture
 def stack_ports() -> Iterator[dict[str, int]]:
-    """Metrics servers where `make run` would put the API, scheduler, stats and one sender."""
+    """Metrics servers where `make run` would put the API, scheduler, stats, webhooks and one
+    sender."""
     base = free_port_block(16)
-    ports = {"api": free_port(), "scheduler": base, "stats": base + 1, "sender-1": base + 10}
+    ports = {
+        "api": free_port(),
+        "scheduler": base,
+        "stats": base + 1,
+        "webhooks": base + 2,
+        "sender-1": base + 10,
+    }
     servers = [serve(port, CollectorRegistry(), host="127.0.0.1") for port in ports.values()]
     yield {**ports, "base": base}
     for server in servers:

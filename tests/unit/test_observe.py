@@ -29,6 +29,7 @@ def test_the_targets_are_the_ports_the_stack_gives_its_services() -> None:
         scheduler="127.0.0.1:30000",
         stats="127.0.0.1:30001",
         senders=("127.0.0.1:30010", "127.0.0.1:30011", "127.0.0.1:30012"),
+        webhooks="127.0.0.1:30002",
         rabbitmq="127.0.0.1:15692",
     )
 
@@ -44,6 +45,7 @@ def test_every_job_of_prometheus_yml_scrapes_loopback_with_the_rules_by_absolute
         "herald-scheduler": ["127.0.0.1:30000"],
         "herald-sender": ["127.0.0.1:30010", "127.0.0.1:30011"],
         "herald-stats": ["127.0.0.1:30001"],
+        "herald-webhooks": ["127.0.0.1:30002"],
         "rabbitmq": ["127.0.0.1:15692"],
         "rabbitmq-queues": ["127.0.0.1:15692"],
     }
@@ -55,7 +57,7 @@ def test_every_job_of_prometheus_yml_scrapes_loopback_with_the_rules_by_absolute
 
 
 def test_without_a_broker_target_its_jobs_are_left_out_and_the_interval_can_change() -> None:
-    targets = Targets(api="a:1", scheduler="s:2", stats="t:3", senders=("u:4",))
+    targets = Targets(api="a:1", scheduler="s:2", stats="t:3", senders=("u:4",), webhooks="w:5")
 
     config = scrape_config(targets, interval="1s")
 
@@ -64,6 +66,7 @@ def test_without_a_broker_target_its_jobs_are_left_out_and_the_interval_can_chan
         "herald-scheduler",
         "herald-sender",
         "herald-stats",
+        "herald-webhooks",
     }
     assert config["global"] == {"scrape_interval": "1s", "evaluation_interval": "1s"}
 
@@ -72,7 +75,7 @@ def test_a_job_renamed_in_prometheus_yml_is_refused_not_left_unscraped(tmp_path:
     source = tmp_path / "prometheus.yml"
     text = (ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text()
     source.write_text(text.replace("job_name: herald-stats", "job_name: herald-counts"))
-    targets = Targets(api="a:1", scheduler="s:2", stats="t:3", senders=("u:4",))
+    targets = Targets(api="a:1", scheduler="s:2", stats="t:3", senders=("u:4",), webhooks="w:5")
 
     with pytest.raises(ValueError, match="herald-counts"):
         scrape_config(targets, source=source)
