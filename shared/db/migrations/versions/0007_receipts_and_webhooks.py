@@ -81,31 +81,33 @@ END
 $$
 """
 
-# One JSON array per subscription and per EVENTS_PER_ROW changed rows: a statement applying
-# 5,000 outcomes writes ten rows per subscriber, not 5,000.
-MESSAGE_EVENTS_FUNCTION = f"""
-CREATE FUNCTION message_events() RETURNS trigger LANGUAGE plpgsql AS $$
+TOLD_STATUSES = ('sent', 'failed', 'delivered', 'undelivered')
+
+
+def _events_function(table: str, data: str) -> str:
+    """The statement trigger telling `table`'s status changes as `<table>.<status>` events.
+
+    One JSON array per subscription and per EVENTS_PER_ROW changed rows: a statement
+    applying 5,000 outcomes writes ten rows per subscriber, not 5,000. `data` lists the
+    jsonb_build_object pairs of each event's data, read from the new row `n`.
+    """
+    types = ', '.join(f"'{table}.{status}'" for status in TOLD_STATUSES)
+    statuses = ', '.join(f"'{status}'" for status in TOLD_STATUSES)
+    return f"""
+CREATE FUNCTION {table}_events() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF NOT EXISTS (
-        SELECT 1 FROM webhook
-         WHERE enabled AND events && ARRAY['message.sent', 'message.failed',
-                                           'message.delivered', 'message.undelivered']
-    ) THEN
+    IF NOT EXISTS (SELECT 1 FROM webhook WHERE enabled AND events && ARRAY[{types}]) THEN
         RETURN NULL;
     END IF;
     WITH changed AS (
-        SELECT 'message.' || n.status AS type,
+        SELECT '{table}.' || n.status AS type,
                jsonb_build_object(
-                   'type', 'message.' || n.status,
+                   'type', '{table}.' || n.status,
                    'timestamp', now(),
-                   'data', jsonb_build_object(
-                       'id', n.id, 'campaign_id', n.campaign_id, 'client_id', n.client_id,
-                       'status', n.status, 'attempts', n.attempts, 'error', n.last_error,
-                       'sent_at', n.sent_at, 'delivered_at', n.delivered_at)) AS event,
+                   'data', jsonb_build_object({data})) AS event,
                row_number() OVER (ORDER BY n.id) AS rn
           FROM new_rows n JOIN old_rows o ON o.id = n.id
-         WHERE n.status <> o.status
-           AND n.status IN ('sent', 'failed', 'delivered', 'undelivered')
+         WHERE n.status <> o.status AND n.status IN ({statuses})
     )
     INSERT INTO webhook_event (webhook_id, payload, events)
     SELECT w.id, jsonb_agg(c.event ORDER BY c.rn), count(*)
@@ -116,40 +118,19 @@ END
 $$
 """
 
-NOTIFICATION_EVENTS_FUNCTION = f"""
-CREATE FUNCTION notification_events() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF NOT EXISTS (
-        SELECT 1 FROM webhook
-         WHERE enabled AND events && ARRAY['notification.sent', 'notification.failed',
-                                           'notification.delivered',
-                                           'notification.undelivered']
-    ) THEN
-        RETURN NULL;
-    END IF;
-    WITH changed AS (
-        SELECT 'notification.' || n.status AS type,
-               jsonb_build_object(
-                   'type', 'notification.' || n.status,
-                   'timestamp', now(),
-                   'data', jsonb_build_object(
-                       'id', n.id, 'channel', n.channel, 'client_id', n.client_id,
-                       'template', n.template, 'status', n.status, 'attempts', n.attempts,
-                       'error', n.last_error, 'created_at', n.created_at,
-                       'sent_at', n.sent_at, 'delivered_at', n.delivered_at)) AS event,
-               row_number() OVER (ORDER BY n.id) AS rn
-          FROM new_rows n JOIN old_rows o ON o.id = n.id
-         WHERE n.status <> o.status
-           AND n.status IN ('sent', 'failed', 'delivered', 'undelivered')
-    )
-    INSERT INTO webhook_event (webhook_id, payload, events)
-    SELECT w.id, jsonb_agg(c.event ORDER BY c.rn), count(*)
-      FROM changed c JOIN webhook w ON w.enabled AND c.type = ANY(w.events)
-     GROUP BY w.id, (c.rn - 1) / {EVENTS_PER_ROW};
-    RETURN NULL;
-END
-$$
-"""
+
+MESSAGE_EVENTS_FUNCTION = _events_function(
+    'message',
+    "'id', n.id, 'campaign_id', n.campaign_id, 'client_id', n.client_id,"
+    " 'status', n.status, 'attempts', n.attempts, 'error', n.last_error,"
+    " 'sent_at', n.sent_at, 'delivered_at', n.delivered_at",
+)
+NOTIFICATION_EVENTS_FUNCTION = _events_function(
+    'notification',
+    "'id', n.id, 'channel', n.channel, 'client_id', n.client_id, 'template', n.template,"
+    " 'status', n.status, 'attempts', n.attempts, 'error', n.last_error,"
+    " 'created_at', n.created_at, 'sent_at', n.sent_at, 'delivered_at', n.delivered_at",
+)
 
 # Campaigns change status a handful of times in their life: a row trigger, one event each.
 CAMPAIGN_EVENTS_FUNCTION = """
