@@ -26,6 +26,7 @@ from shared.messaging.publisher import ConfirmingPublisher
 from shared.messaging.topology import declare_all, delivery_queue
 from tests.conftest import random_suffix, reset_vhost
 from tests.support.progress import notification_count_mismatches
+from tests.support.sessions import FakeSession
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -200,17 +201,6 @@ def test_concurrent_retries_with_one_key_store_one_row(engine):
     assert sum(r.is_new for r in results) == 1
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM notification")).scalar_one() == 1
-
-
-class FakeSession:
-    """Just the ack the aggregator gives after its commit."""
-
-    def __init__(self) -> None:
-        self.acked: list[int] = []
-        self.channel = self
-
-    def basic_ack(self, tag: int, multiple: bool = False) -> None:
-        self.acked.append(tag)
 
 
 def test_outcomes_of_notifications_reach_their_rows_and_counts(engine):

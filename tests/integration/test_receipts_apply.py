@@ -29,19 +29,9 @@ from shared.messaging.envelopes import Outcome, OutcomeBatch, ReceiptBatch
 from tests.conftest import READ_TOKEN
 from tests.support.factories import make_campaign, make_clients
 from tests.support.progress import counter_mismatches, notification_count_mismatches
+from tests.support.sessions import FakeSession
 
 pytestmark = pytest.mark.integration
-
-
-class FakeSession:
-    """Just the ack the aggregator gives after its commit."""
-
-    def __init__(self) -> None:
-        self.acked: list[int] = []
-        self.channel = self
-
-    def basic_ack(self, tag: int, multiple: bool = False) -> None:
-        self.acked.append(tag)
 
 
 class Stats:
