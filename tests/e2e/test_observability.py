@@ -407,7 +407,8 @@ def test_prometheus_answers_every_dashboard_panel_and_alert(observed, traced, pr
         # A notification, so the notification panels have a subject too.
         code = {"channel": "http", "to": {"phone": "+79165550199"}, "text": "Code 1"}
         observed.api.request("POST", "/notifications", expect=202, json=code)
-        up = 'count(up{job=~"herald-.*"} == 1) == 5'
+        # api, scheduler, stats, webhooks and the two senders
+        up = 'count(up{job=~"herald-.*"} == 1) == 6'
         wait_until(lambda: query(prometheus, up), timeout=30)
         # A rate needs two scrapes after its series appeared: poll until every panel answers.
         try:
