@@ -144,6 +144,9 @@ class Message(Base):
     sent_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
     # When a receipt said it reached the handset or the inbox, or failed to.
     delivered_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    # Written with the sent outcome: the SMS parts it was billed as, the gateway that took it.
+    segments: Mapped[int | None] = mapped_column(SmallInteger)
+    gateway: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         UniqueConstraint("campaign_id", "client_id"),
@@ -210,6 +213,8 @@ class Notification(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
     sent_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
     delivered_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    segments: Mapped[int | None] = mapped_column(SmallInteger)
+    gateway: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         Index(
