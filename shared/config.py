@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from shared.domain.routes import Routing, parse_routing, single_gateway
+
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/herald"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 # The key the README shows: anyone can sign opt-out links with it, so only the local
@@ -166,6 +168,17 @@ class Settings:
     gateway_url: str = "http://127.0.0.1:8900"
     gateway_token: str = field(default="sandbox-token", repr=False)
     gateway_timeout_s: float = 10.0
+    # Several gateways and the routes to them (HERALD_GATEWAYS, HERALD_ROUTES; see
+    # shared/domain/routes.py); by default the one gateway above.
+    routing: Routing = field(
+        default_factory=lambda: single_gateway("http://127.0.0.1:8900", "sandbox-token"),
+        repr=False,
+    )
+    # A gateway whose receipts say it delivers less than this share loses its traffic to the
+    # next gateway on the route until it recovers (0: receipts never move traffic).
+    gateway_min_delivery_share: float = 0.0
+    # An SMS text (campaign or notification) rendering to more parts than this is refused.
+    sms_max_segments: int = 10
     sender_channels: tuple[str, ...] = ("http",)
     # Modules defining further channels (see shared/channels/plugins.py).
     channel_modules: tuple[str, ...] = ()
@@ -274,6 +287,23 @@ class Settings:
             except ValueError as error:
                 raise ConfigError(str(error)) from None
 
+        def routing() -> Routing:
+            try:
+                return parse_routing(
+                    get("GATEWAYS", ""),
+                    get("ROUTES", ""),
+                    get("GATEWAY_URL"),
+                    get("GATEWAY_TOKEN"),
+                )
+            except ValueError as error:
+                raise ConfigError(str(error)) from None
+
+        def positive(name: str) -> int:
+            value = number(name, int)
+            if value < 1:
+                raise ConfigError(f"HERALD_{name} must be an integer above zero, not {value!r}")
+            return int(value)
+
         delays = get("RETRY_DELAYS_MS", ",".join(map(str, defaults["retry_delays_ms"])))
         return cls(
             database_url=get("DATABASE_URL", DEFAULT_DATABASE_URL),
@@ -286,6 +316,9 @@ class Settings:
             gateway_url=get("GATEWAY_URL").rstrip("/"),
             gateway_token=get("GATEWAY_TOKEN"),
             gateway_timeout_s=number("GATEWAY_TIMEOUT_S", float),
+            routing=routing(),
+            gateway_min_delivery_share=share("GATEWAY_MIN_DELIVERY_SHARE"),
+            sms_max_segments=positive("SMS_MAX_SEGMENTS"),
             sender_channels=tuple(
                 c.strip() for c in get("SENDER_CHANNELS", "http").split(",") if c.strip()
             ),

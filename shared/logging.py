@@ -72,6 +72,7 @@ def secrets_of(settings: Settings) -> list[str]:
     """Every secret value the settings hold: URL passwords, tokens, keys."""
     found = [settings.gateway_token, settings.smtp_password, settings.signing_key]
     found.extend(settings.api_tokens)
+    found.extend(gateway.token for gateway in settings.routing.gateways.values())
     for url in (settings.database_url, settings.amqp_url):
         password = urlsplit(url).password
         if password:
