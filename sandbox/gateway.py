@@ -346,7 +346,20 @@ def _body_errors(path_id: int, body: Any) -> dict[str, str]:
         errors["phone"] = "must be a string of digits"
     if not isinstance(body.get("text"), str):
         errors["text"] = "must be a string"
+    # Optional: when the message stops being worth delivering.
+    valid_until = body.get("valid_until")
+    if valid_until is not None and not _is_iso_instant(valid_until):
+        errors["valid_until"] = "must be an ISO 8601 instant with its offset"
     return errors
+
+
+def _is_iso_instant(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        return dt.datetime.fromisoformat(value).tzinfo is not None
+    except ValueError:
+        return False
 
 
 class GatewayApp:

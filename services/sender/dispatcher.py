@@ -181,6 +181,9 @@ class Dispatcher:
         self._messenger, self._priority_slots = asyncio.run_coroutine_threadsafe(
             self._setup(), self._loop
         ).result()
+        # A messenger over several gateways breaks per gateway: one failing gateway must not
+        # hold back the routes the others serve.
+        self._uses_breaker = not getattr(self._messenger, "judges_its_gateways", False)
 
     async def _setup(self) -> tuple[AsyncMessenger | None, asyncio.Semaphore]:
         messenger = None
@@ -264,7 +267,7 @@ class Dispatcher:
             return expired()
         if campaign_id in self._held:
             return held()
-        permit = self._breaker.allow()
+        permit = self._breaker.allow() if self._uses_breaker else 0
         if permit is None:
             return deferred()
         started = time.perf_counter()
@@ -280,7 +283,8 @@ class Dispatcher:
         if not priority:
             self._slots.record(duration)
             self._slots_gauge.set(self._slots.limit.slots)
-        self._breaker.record(permit, result)
+        if self._uses_breaker:
+            self._breaker.record(permit, result)
         return result
 
     async def _send(self, item: DeliveryItem, priority: bool) -> DeliveryResult:

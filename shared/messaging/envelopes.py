@@ -49,6 +49,15 @@ def _optional(data: dict[str, Any], name: str, kind: type) -> Any:
     return value
 
 
+def _optional_number(data: dict[str, Any], name: str) -> float | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise DecodeError(f"field {name!r} not a number")
+    return float(value)
+
+
 @dataclass(frozen=True, slots=True)
 class CampaignEvent:
     campaign_id: int
@@ -77,6 +86,8 @@ def decode_item(data: Any) -> DeliveryItem:
         subject=subject,
         html=_optional(data, "html", str),
         client_id=_optional(data, "client_id", int),
+        operator_code=_optional(data, "operator_code", str),
+        valid_until=_optional_number(data, "valid_until"),
     )
 
 
@@ -125,6 +136,8 @@ class Outcome:
     attempt: int
     at: float  # epoch seconds
     error: str | None = None
+    gateway: str | None = None  # the gateway that answered, when one did
+    segments: int | None = None  # SMS parts of a sent text
 
     @classmethod
     def from_dict(cls, data: Any) -> Outcome:
@@ -142,6 +155,8 @@ class Outcome:
             attempt=_field(data, "attempt", int),
             at=float(_field(data, "at", (int, float))),
             error=error,
+            gateway=_optional(data, "gateway", str),
+            segments=_optional(data, "segments", int),
         )
 
 

@@ -107,6 +107,8 @@ OUTCOME_ARRAYS = (
     bindparam("attempts", type_=ARRAY(Integer)),
     bindparam("errors", type_=ARRAY(Text)),
     bindparam("ats", type_=ARRAY(Float)),
+    bindparam("gateways", type_=ARRAY(Text)),
+    bindparam("segments", type_=ARRAY(Integer)),
 )
 
 # Only messages not yet final take an outcome: a replayed or duplicate outcome finds the
@@ -120,9 +122,9 @@ APPLY_OUTCOMES = text(
     """
     WITH v AS (
         SELECT id, CASE WHEN status = 'held' THEN 'pending' ELSE status END AS status,
-               attempt, error, at
-          FROM unnest(:ids, :statuses, :attempts, :errors, :ats)
-               AS v(id, status, attempt, error, at)
+               attempt, error, at, gateway, segments
+          FROM unnest(:ids, :statuses, :attempts, :errors, :ats, :gateways, :segments)
+               AS v(id, status, attempt, error, at, gateway, segments)
     ), locked AS (
         SELECT m.id
           FROM message m
@@ -135,6 +137,7 @@ APPLY_OUTCOMES = text(
            sent_at = CASE WHEN v.status = 'sent' THEN to_timestamp(v.at) END,
            queued_at = CASE WHEN v.status = 'pending' THEN NULL ELSE m.queued_at END,
            not_before = CASE WHEN v.status = 'pending' THEN NULL ELSE m.not_before END,
+           gateway = coalesce(v.gateway, m.gateway), segments = coalesce(v.segments, m.segments),
            updated_at = now()
       FROM v JOIN locked ON locked.id = v.id
      WHERE m.id = v.id
@@ -228,6 +231,8 @@ def outcome_arrays(outcomes: Sequence[OutcomeRecord]) -> dict[str, list[Any]]:
         # A gateway's reply may hold NUL: kept readable, never a batch the database refuses.
         "errors": [None if o.error is None else storable_text(o.error) for o in outcomes],
         "ats": [o.at for o in outcomes],
+        "gateways": [getattr(o, "gateway", None) for o in outcomes],
+        "segments": [getattr(o, "segments", None) for o in outcomes],
     }
 
 
@@ -307,7 +312,8 @@ RELEASE_NOTIFICATIONS = text(
     UPDATE notification n SET released_at = now(), updated_at = now()
       FROM due
      WHERE n.id = due.id
-    RETURNING n.id, n.address, n.text, n.subject, n.html, n.expires_at, n.created_at
+    RETURNING n.id, n.address, n.text, n.subject, n.html, n.expires_at, n.created_at,
+              (SELECT c.operator_code FROM client c WHERE c.id = n.client_id) AS operator_code
     """
 )
 
@@ -316,8 +322,8 @@ RELEASE_NOTIFICATIONS = text(
 APPLY_NOTIFICATION_OUTCOMES = text(
     """
     WITH v AS (
-        SELECT * FROM unnest(:ids, :statuses, :attempts, :errors, :ats)
-               AS v(id, status, attempt, error, at)
+        SELECT * FROM unnest(:ids, :statuses, :attempts, :errors, :ats, :gateways, :segments)
+               AS v(id, status, attempt, error, at, gateway, segments)
     ), locked AS (
         SELECT n.id FROM notification n
          WHERE n.id = ANY(:ids) AND n.status = 'queued'
@@ -327,6 +333,7 @@ APPLY_NOTIFICATION_OUTCOMES = text(
     UPDATE notification n
        SET status = v.status, attempts = v.attempt, last_error = v.error,
            sent_at = CASE WHEN v.status = 'sent' THEN to_timestamp(v.at) END,
+           gateway = coalesce(v.gateway, n.gateway), segments = coalesce(v.segments, n.segments),
            updated_at = now()
       FROM v JOIN locked ON locked.id = v.id
      WHERE n.id = v.id
@@ -359,6 +366,7 @@ class ReleasedNotification:
     html: str | None
     expires_at: dt.datetime
     created_at: dt.datetime
+    operator_code: str | None = None
 
 
 def accept_notifications(conn: Connection, rows: Sequence[NewNotification]) -> list[Accepted]:

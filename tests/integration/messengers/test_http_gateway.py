@@ -4,6 +4,7 @@ import threading
 
 import pytest
 
+from shared.channels.http_gateway import iso_utc
 from shared.channels.registry import build_registry
 from shared.domain.outcomes import SENT, TRANSIENT
 from tests.integration.messengers.contract import MessengerContract
@@ -74,7 +75,12 @@ class TestHttpGatewayMessenger(MessengerContract):
 
         [request] = fake.requests_for(item.message_id)
         assert request.path == f"/v1/send/{item.message_id}"
-        assert request.body == {"id": item.message_id, "phone": "79123456789", "text": "Hello"}
+        assert request.body == {
+            "id": item.message_id,
+            "phone": "79123456789",
+            "text": "Hello",
+            "valid_until": iso_utc(item.deadline),
+        }
         assert request.headers["Authorization"] == f"Bearer {fake.token}"
         assert request.headers["Idempotency-Key"] == str(item.message_id)
         assert request.headers["Content-Type"] == "application/json"
