@@ -34,7 +34,7 @@ from shared.channels.base import (
 from shared.domain.concurrency import GradientLimit
 from shared.domain.outcomes import DeliveryResult, deferred, expired, held, transient
 from shared.domain.throttle import priority_concurrency
-from shared.messaging.envelopes import DeliveryItem
+from shared.messaging.envelopes import DeliveryItem, GatewayDelivery
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +207,22 @@ class Dispatcher:
         items = progress.items if items is None else items
         metrics.SENDER_IN_FLIGHT.inc(len(items))
         self._loop.call_soon_threadsafe(self._start, campaign_id, progress, items, priority)
+
+    def tell_gateway_delivery(self, verdicts: GatewayDelivery) -> None:
+        """Receipts' verdicts on the gateways, for a messenger that routes between them.
+
+        Safe from any thread; gateways the snapshot does not judge are not low.
+        """
+        set_low = getattr(self._messenger, "set_low_delivery", None)
+        if set_low is None:
+            return
+        gateways = getattr(self._messenger, "gateway_names", ())
+
+        def apply() -> None:
+            for name in gateways:
+                set_low(name, name in verdicts.low, verdicts.shares.get(name))
+
+        self._loop.call_soon_threadsafe(apply)
 
     def close(self) -> None:
         """Finish what was dispatched, then release the messengers and stop the loop."""

@@ -164,6 +164,10 @@ class GatewayRouter:
             name: GatewayHealth(p.gateway, policy, clock) for name, p in posters.items()
         }
 
+    @property
+    def gateway_names(self) -> tuple[str, ...]:
+        return tuple(self._health)
+
     def set_low_delivery(self, gateway: str, is_low: bool, share: float | None = None) -> None:
         """Receipts say a gateway delivers too little (or enough again); unknown names: none."""
         health = self._health.get(gateway)

@@ -1,4 +1,4 @@
-"""CampaignEvent, DeliveryBatch/Item, OutcomeBatch, ReceiptBatch: encode() to JSON, decode().
+"""CampaignEvent, DeliveryBatch/Item, OutcomeBatch, ReceiptBatch, GatewayDelivery: to and from JSON.
 
 decode() raises DecodeError on a body that is not the expected envelope.
 
@@ -223,3 +223,31 @@ class ReceiptBatch:
     def decode(cls, body: bytes) -> ReceiptBatch:
         receipts = _field(_load(body), "receipts", list)
         return cls(tuple(decode_receipt(r) for r in receipts))
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayDelivery:
+    """Gateways judged by their recent receipts: delivered share and whether it is too low."""
+
+    shares: dict[str, float]
+    low: frozenset[str]
+
+    def encode(self) -> bytes:
+        gateways = {
+            name: {"share": round(share, 4), "low": name in self.low}
+            for name, share in sorted(self.shares.items())
+        }
+        return json.dumps({"v": VERSION, "gateways": gateways}).encode()
+
+    @classmethod
+    def decode(cls, body: bytes) -> GatewayDelivery:
+        gateways = _field(_load(body), "gateways", dict)
+        shares: dict[str, float] = {}
+        low = set()
+        for name, verdict in gateways.items():
+            if not isinstance(verdict, dict):
+                raise DecodeError(f"gateway {name!r} verdict is not an object")
+            shares[name] = float(_field(verdict, "share", (int, float)))
+            if _field(verdict, "low", bool):
+                low.add(name)
+        return cls(shares, frozenset(low))

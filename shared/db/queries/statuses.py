@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlalchemy import bindparam, text
@@ -490,7 +490,7 @@ APPLY_RECEIPTS = {
                delivered_at = to_timestamp(v.at), updated_at = now()
           FROM v
          WHERE m.id = v.id AND m.status = 'sent'
-        RETURNING m.id, m.client_id, v.opt_out
+        RETURNING m.id, m.client_id, v.opt_out, m.gateway, m.status
         """
     ).bindparams(*RECEIPT_ARRAYS)
     for table in ("message", "notification")
@@ -522,7 +522,7 @@ APPLY_EARLY_RECEIPTS = {
                delivered_at = r.at, updated_at = now()
           FROM r
          WHERE m.id = r.id
-        RETURNING m.id, m.client_id, r.opt_out
+        RETURNING m.id, m.client_id, r.opt_out, m.gateway, m.status
         """
     ).bindparams(bindparam("ids", type_=ARRAY(BigInteger)))
     for table in ("message", "notification")
@@ -554,6 +554,8 @@ class ReceiptsApplied:
     ignored: int = 0  # already final: a repeat, or a message that failed or expired
     unknown: int = 0  # no message or notification has the id
     opt_out_clients: tuple[int, ...] = ()
+    # Per gateway that had taken them: (delivered, undelivered) among those applied.
+    by_gateway: Mapping[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def apply_receipts(conn: Connection, receipts: Sequence[ReceiptRecord]) -> ReceiptsApplied:
@@ -592,6 +594,7 @@ def apply_receipts(conn: Connection, receipts: Sequence[ReceiptRecord]) -> Recei
         ignored=known - len(rows) - len(early),
         unknown=len(ids) - known,
         opt_out_clients=_opt_outs(rows),
+        by_gateway=_by_gateway(rows),
     )
 
 
@@ -607,6 +610,7 @@ def apply_early_receipts(conn: Connection, ids: Sequence[int]) -> ReceiptsApplie
         messages=len(applied["message"]),
         notifications=len(applied["notification"]),
         opt_out_clients=_opt_outs(applied["message"] + applied["notification"]),
+        by_gateway=_by_gateway(applied["message"] + applied["notification"]),
     )
 
 
@@ -628,6 +632,16 @@ def _receipt_arrays(receipts: Sequence[ReceiptRecord]) -> dict[str, list[Any]]:
         "ats": [r.at for r in receipts],
         "opt_outs": [r.opt_out for r in receipts],
     }
+
+
+def _by_gateway(rows: Sequence[Any]) -> dict[str, tuple[int, int]]:
+    counts: dict[str, tuple[int, int]] = {}
+    for row in rows:
+        if row.gateway is not None:
+            delivered, undelivered = counts.get(row.gateway, (0, 0))
+            is_delivered = row.status == "delivered"
+            counts[row.gateway] = (delivered + is_delivered, undelivered + (not is_delivered))
+    return counts
 
 
 def _opt_outs(rows: Sequence[Any]) -> tuple[int, ...]:
