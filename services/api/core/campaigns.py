@@ -14,8 +14,13 @@ from sqlalchemy import Connection, Engine, RowMapping
 
 from services.api.core import policy, templates
 from services.api.core.clients import Page, fetch_page
-from services.api.core.sms_forecast import RouteFor, SmsForecast, forecast
-from shared.config import Settings
+from services.api.core.sms_forecast import (
+    DEFAULT_MAX_SEGMENTS,
+    SMS_CHANNEL,
+    RouteFor,
+    SmsForecast,
+    forecast,
+)
 from shared.db.queries import campaigns as queries
 from shared.db.queries import statuses
 from shared.db.queries.audience_texts import audience_texts
@@ -40,9 +45,6 @@ ACTION_EVENTS = {
     "cancel": "campaign.cancelled",
 }
 
-SMS_CHANNEL = "http"
-# What the API refuses when it is given no limit of its own (HERALD_SMS_MAX_SEGMENTS).
-DEFAULT_MAX_SEGMENTS = Settings().sms_max_segments
 UNROUTED = Route("default", ())
 
 # What a replacement (PUT) resets when the body leaves an optional field out.

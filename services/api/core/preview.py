@@ -14,13 +14,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 
 from services.api.core import forecast
-from services.api.core.campaigns import (
-    SMS_CHANNEL,
-    audience_sms,
-    check_campaign,
-    check_segments,
-    with_template,
-)
+from services.api.core.campaigns import audience_sms, check_campaign, check_segments, with_template
+from services.api.core.sms_forecast import SMS_CHANNEL
 from shared.config import Settings
 from shared.db.queries.stats import ZoneAudience, audience_by_zone
 from shared.domain.windows import is_open

@@ -12,9 +12,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
+from shared.config import Settings
 from shared.db.queries.audience_texts import TextGroup
-from shared.domain.segments import GSM7, UCS2, SmsParts, count_segments
+from shared.domain.segments import GSM7, UCS2, SmsParts, count_segments, limit_reason_for
 from shared.domain.templates import render
+
+# The channel whose texts are SMS.
+SMS_CHANNEL = "http"
+# The limit applied when the caller gives none of its own (HERALD_SMS_MAX_SEGMENTS).
+DEFAULT_MAX_SEGMENTS = Settings().sms_max_segments
 
 
 class PricedRoute(Protocol):
@@ -53,14 +59,7 @@ class OverLimit:
 
     def reason(self, limit: int) -> str:
         count = str(self.most) if self.fewest == self.most else f"{self.fewest} to {self.most}"
-        encoding = self.worst.encoding
-        if self.worst.forced_by is not None:
-            encoding += f", forced by {self.worst.forced_by!r}"
-        noun = "recipient" if self.recipients == 1 else "recipients"
-        return (
-            f"renders to {count} segments for {self.recipients} {noun} ({encoding}); "
-            f"at most {limit}"
-        )
+        return limit_reason_for(count, self.worst, limit, self.recipients)
 
 
 @dataclass(slots=True)
