@@ -206,6 +206,13 @@ class CountsSchema(DeliverySchema):
     cancelled = fields.Integer()
 
 
+class GatewayStatsSchema(Schema):
+    sent = fields.Integer(metadata={"description": "Taken by this gateway: " + SENT_DESCRIPTION})
+    delivered = fields.Integer()
+    undelivered = fields.Integer()
+    segments = fields.Integer(metadata={"description": "Segments of those messages."})
+
+
 class CampaignStatsSchema(CountsSchema):
     campaign_id = fields.Integer()
     status = fields.String()
@@ -224,6 +231,17 @@ class CampaignStatsSchema(CountsSchema):
     left_out = fields.Nested(
         StatsLeftOutSchema,
         metadata={"description": "Recipients left out when the campaign started, by reason."},
+    )
+    segments_sent = fields.Integer(
+        metadata={"description": "SMS segments of the messages sent, delivered or undelivered."}
+    )
+    by_gateway = fields.Dict(
+        keys=fields.String(),
+        values=fields.Nested(GatewayStatsSchema),
+        metadata={
+            "description": "Per gateway that took messages of this campaign (single campaign "
+            "stats only)."
+        },
     )
 
 
