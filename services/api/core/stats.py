@@ -12,8 +12,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, RowMapping, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.types import Text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.types import Text
 
 from shared.db.queries import campaigns as queries
 from shared.db.queries.campaigns import PROGRESS_COUNTS
