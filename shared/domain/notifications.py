@@ -15,6 +15,7 @@ from typing import Any
 
 from shared.domain.campaigns import CONTENT_LIMITS, Reasons
 from shared.domain.channels import ChannelRules
+from shared.domain.segments import count_segments, limit_reason
 from shared.domain.templates import render, render_html, variables
 from shared.domain.windows import next_opening
 
@@ -97,6 +98,15 @@ def length_reasons(rendered: Mapping[str, str | None], field: str | None = None)
                 f"{where}is {len(value)} characters once rendered; at most {limit}"
             )
     return reasons
+
+
+def segment_reasons(text: str, limit: int, field: str | None = None) -> Reasons:
+    """An SMS text rendering to more than `limit` segments; under `field` when given."""
+    parts = count_segments(text)
+    if parts.segments <= limit:
+        return {}
+    where = "text " if field else ""
+    return {field or "text": [where + limit_reason(parts, limit)]}
 
 
 def first_send(

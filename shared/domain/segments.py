@@ -65,3 +65,22 @@ def packed_parts(costs: list[int], per_part: int) -> int:
             parts, used = parts + 1, 0
         used += cost
     return parts
+
+
+def limit_reason(parts: SmsParts, limit: int, recipients: int | None = None) -> str:
+    """Why a text is refused: "renders to 12 segments (UCS-2, forced by 'Ж'); at most 10".
+
+    `recipients`: how many recipients it renders so for, when the text varies by recipient.
+    """
+    return limit_reason_for(str(parts.segments), parts, limit, recipients)
+
+
+def limit_reason_for(count: str, parts: SmsParts, limit: int, recipients: int | None) -> str:
+    """limit_reason with the count spelled by the caller ("11 to 12" over an audience)."""
+    encoding = parts.encoding
+    if parts.forced_by is not None:
+        encoding += f", forced by {parts.forced_by!r}"
+    whom = ""
+    if recipients is not None:
+        whom = f" for {recipients} recipient{'' if recipients == 1 else 's'}"
+    return f"renders to {count} segments{whom} ({encoding}); at most {limit}"

@@ -409,3 +409,42 @@ def test_messages_are_listed_by_status_in_keyset_pages(api: FlaskClient, engine:
         "not_before", "queued_at", "sent_at", "updated_at",
     }  # fmt: skip
     assert api.get("/api/v1/campaigns/999/messages", headers=AUTH).status_code == 404
+
+
+def test_an_sms_text_over_the_segment_limit_for_some_recipients_is_422(
+    api: FlaskClient, engine: Engine
+) -> None:
+    for phone, bio in (("+79123456780", "short"), ("+79123456781", "Ж" * 700)):
+        api.post("/api/v1/clients", json={"phone": phone, "attributes": {"bio": bio}}, headers=AUTH)
+
+    response = api.post(
+        "/api/v1/campaigns", json={**CAMPAIGN, "text": "Hi {{ bio }}"}, headers=AUTH
+    )
+
+    assert response.status_code == 422
+    assert response.json["errors"]["json"]["text"] == [
+        "renders to 11 segments for 1 recipient (UCS-2, forced by 'Ж'); at most 10"
+    ]
+    assert [count(engine, t) for t in ("campaign", "campaign_progress", "outbox")] == [0, 0, 0]
+
+
+def test_the_segment_limit_counts_only_the_campaign_audience(
+    api: FlaskClient, engine: Engine
+) -> None:
+    api.post(
+        "/api/v1/clients",
+        json={"phone": "+79123456781", "tags": ["vip"], "attributes": {"bio": "Ж" * 700}},
+        headers=AUTH,
+    )
+    api.post(
+        "/api/v1/clients",
+        json={"phone": "+79123456782", "tags": ["news"], "attributes": {"bio": "Ж"}},
+        headers=AUTH,
+    )
+
+    create(api, text="Hi {{ bio }}", filter={"tags": ["news"]})
+    email = {"channel": "email", "subject": "S", "text": "Hi {{ bio }}"}
+    assert count(engine, "campaign") == 1
+    assert (
+        api.post("/api/v1/campaigns", json={**CAMPAIGN, **email}, headers=AUTH).status_code == 201
+    )

@@ -530,3 +530,35 @@ def test_stats_tell_delivered_notifications_and_their_rate(
     assert listed.status_code == 200
     assert sorted(item["id"] for item in listed.json["items"]) == ids[1:4]
     assert api.get(f"/api/v1/notifications/{ids[4]}", headers=READ).json["status"] == "undelivered"
+
+
+def test_an_sms_rendering_past_the_segment_limit_is_refused(
+    api: FlaskClient, engine: Engine
+) -> None:
+    response = post(api, {**HTTP, "variables": {"code": "Ж" * 700}}, expect=422)
+
+    assert errors(response)["text"] == ["renders to 11 segments (UCS-2, forced by 'Ж'); at most 10"]
+    assert count(engine) == 0
+    # 1,530 septets are exactly ten parts.
+    post(api, {**HTTP, "text": "a" * 530 + "{{ code }}", "variables": {"code": "a" * 1000}})
+    assert count(engine) == 1
+
+
+def test_a_templated_sms_past_the_segment_limit_is_the_templates_fault(
+    api: FlaskClient, engine: Engine
+) -> None:
+    make_template(api)
+    body = {"channel": "http", "to": {"phone": PHONE}, "template": "code"}
+
+    response = post(api, {**body, "variables": {"name": "€" * 800, "code": 1}}, expect=422)
+
+    assert errors(response)["template"] == ["text renders to 11 segments (GSM-7); at most 10"]
+    assert count(engine) == 0
+
+
+def test_the_segment_limit_is_for_sms_only(api: FlaskClient, engine: Engine) -> None:
+    body = {"channel": "email", "to": {"email": "ann@example.org"}, "subject": "S"}
+
+    post(api, {**body, "text": "Ж" * 1000})
+
+    assert count(engine) == 1

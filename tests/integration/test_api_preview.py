@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 
 from services.api.app import create_app
 from shared.config import ChannelLimits, Settings
+from shared.domain.routes import parse_routing
 from tests.conftest import WRITE_TOKEN
 from tests.support.factories import make_clients
 
@@ -178,3 +179,122 @@ def test_the_forecast_names_where_its_rate_comes_from(
     forecast = api.post(PATH, json=body(rate_limit=rate_limit), headers=AUTH).json["forecast"]
 
     assert (forecast["rate_per_s"], forecast["rate_basis"]) == expected
+
+
+GATEWAYS = (
+    '{"alpha": {"url": "http://127.0.0.1:8901", "price_per_segment": "0.01"},'
+    ' "beta": {"url": "http://127.0.0.1:8902", "price_per_segment": "0.05"},'
+    ' "gamma": {"url": "http://127.0.0.1:8903"}}'
+)
+ROUTES = '{"operators": {"901": ["beta"]}, "prefixes": {"7912": ["gamma"]}, "default": ["alpha"]}'
+
+
+def routed(settings: Settings, engine: Engine, **changes: Any) -> FlaskClient:
+    routing = parse_routing(GATEWAYS, ROUTES, "", "")
+    app = create_app(dataclasses.replace(settings, routing=routing, **changes), engine)
+    return app.test_client()
+
+
+@pytest.fixture
+def sms_audience(engine: Engine) -> None:
+    """4 on operator 900 (Ann, a short name), 3 on 901 named in Cyrillic, 2 with +7912
+    phones whose name is long enough for two parts, 1 opted out of http."""
+    make_clients(engine, 4, attributes={"name": "Ann"}, first_phone=79000000000)
+    make_clients(
+        engine, 3, operator_code="901", attributes={"name": "Жанна"}, first_phone=79010000000
+    )
+    make_clients(engine, 2, attributes={"name": "x" * 160}, first_phone=79120000000)
+    make_clients(engine, 1, attributes={"name": "Ann"}, first_phone=79000000900)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE client SET opted_out = '{http}' WHERE phone = '+79000000900'"))
+
+
+@pytest.mark.usefixtures("sms_audience")
+def test_sms_forecast_renders_for_every_recipient_and_prices_each_route(
+    settings: Settings, engine: Engine
+) -> None:
+    response = routed(settings, engine).post(PATH, json=body(text="Hi {{ name }}"), headers=AUTH)
+
+    assert response.status_code == 200, response.json
+    sms = response.json["sms"]
+    assert sms["messages"] == {"GSM-7": 6, "UCS-2": 3}
+    assert sms["forced_ucs2_by"] == "Ж"
+    assert sms["max_segments"] == 10
+    assert sms["routes"] == [
+        {"route": "default", "messages": 4, "segments": 4, "cost": "0.04"},
+        {"route": "operator 901", "messages": 3, "segments": 3, "cost": "0.15"},
+        {"route": "prefix 7912", "messages": 2, "segments": 4, "cost": None},
+    ]
+    assert sms["segments"] == 11
+    assert sms["cost"] is None
+
+
+@pytest.mark.usefixtures("sms_audience")
+def test_sms_total_cost_is_known_when_every_route_used_has_a_price(
+    settings: Settings, engine: Engine
+) -> None:
+    preview = (
+        routed(settings, engine)
+        .post(
+            PATH,
+            json=body(text="Hi {{ name }}", filter={"operator_codes": ["900", "901"]}),
+            headers=AUTH,
+        )
+        .json
+    )
+
+    # The +7912 clients are on operator 900 too, but their prefix routes them to gamma.
+    assert preview["sms"]["cost"] is None
+    only_901 = (
+        routed(settings, engine)
+        .post(
+            PATH, json=body(text="Hi {{ name }}", filter={"operator_codes": ["901"]}), headers=AUTH
+        )
+        .json
+    )
+    assert only_901["sms"]["cost"] == "0.15"
+
+
+def test_email_previews_have_no_sms_figures(api: FlaskClient, engine: Engine) -> None:
+    make_clients(engine, 2, email="e@example.com")
+    response = api.post(PATH, json=body(channel="email", subject="S"), headers=AUTH)
+
+    assert response.status_code == 200
+    assert response.json is not None
+    assert "sms" not in response.json
+
+
+@pytest.mark.usefixtures("sms_audience")
+def test_a_text_over_the_segment_limit_is_422_naming_count_and_limit(
+    settings: Settings, engine: Engine
+) -> None:
+    client = routed(settings, engine, sms_max_segments=1)
+
+    response = client.post(PATH, json=body(text="Hi {{ name }}"), headers=AUTH)
+
+    assert response.status_code == 422
+    assert response.json["errors"]["json"]["text"] == [
+        "renders to 2 segments for 2 recipients (GSM-7); at most 1"
+    ]
+    assert stored_rows(engine) == [0, 0, 0, 0]
+
+
+def test_the_forecast_reads_the_audience_in_a_fixed_number_of_statements(
+    settings: Settings, engine: Engine
+) -> None:
+    def statements_for(count: int, first_phone: int) -> int:
+        make_clients(engine, count, first_phone=first_phone)
+        seen: list[str] = []
+
+        def record(*args: Any) -> None:
+            seen.append(args[2])
+
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            response = routed(settings, engine).post(PATH, json=body(), headers=AUTH)
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+        assert response.status_code == 200
+        return len(seen)
+
+    assert statements_for(3, 79000000000) == statements_for(500, 79100000000)

@@ -88,6 +88,9 @@ def test_campaign_stats_derive_percent_rate_and_eta(api: FlaskClient, engine: En
         "rate_per_s": 2.5,
         "eta_s": 20.0,
         "left_out": {"no_address": 0, "opted_out": 0},
+        # Messages stored without segments or gateway (as before the sender recorded them).
+        "segments_sent": 0,
+        "by_gateway": {},
     }
 
 
@@ -204,3 +207,52 @@ def test_all_stats_derive_the_rate_from_the_summed_counts(api: FlaskClient, engi
         "awaiting_receipt": 1,
     }
     assert totals["delivery_rate"] == 0.5
+
+
+def test_segments_sent_and_figures_per_gateway(api: FlaskClient, engine: Engine) -> None:
+    cid = campaign_with_progress(api, engine)
+    rows = [
+        # status, gateway, segments, how many
+        ("sent", "alpha", 1, 3),
+        ("delivered", "alpha", 2, 2),
+        ("undelivered", "alpha", 1, 1),
+        ("delivered", "beta", 3, 4),
+        ("sent", None, None, 2),  # before the gateway was recorded
+        ("failed", "beta", 1, 5),
+        ("queued", None, None, 7),
+    ]
+    with engine.begin() as conn:
+        for status, gateway, segments, n in rows:
+            conn.execute(
+                text(
+                    "INSERT INTO message (campaign_id, status, gateway, segments)"
+                    " SELECT :c, :s, :g, :n_segments FROM generate_series(1, :n)"
+                ),
+                {"c": cid, "s": status, "g": gateway, "n_segments": segments, "n": n},
+            )
+    other = campaign_with_progress(api, engine)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO message (campaign_id, status, gateway, segments)"
+                " VALUES (:c, 'sent', 'alpha', 9)"
+            ),
+            {"c": other},
+        )
+
+    stats = api.get(f"/api/v1/campaigns/{cid}/stats", headers=READ).json
+
+    assert stats["segments_sent"] == 3 + 4 + 1 + 12
+    assert stats["by_gateway"] == {
+        "alpha": {"sent": 6, "delivered": 2, "undelivered": 1, "segments": 8},
+        "beta": {"sent": 4, "delivered": 4, "undelivered": 0, "segments": 12},
+    }
+    assert stats["sent"] == 12
+
+
+def test_a_campaign_nothing_was_sent_for_has_no_gateways(api: FlaskClient, engine: Engine) -> None:
+    cid = campaign_with_progress(api, engine, pending=3)
+
+    stats = api.get(f"/api/v1/campaigns/{cid}/stats", headers=READ).json
+
+    assert (stats["segments_sent"], stats["by_gateway"]) == (0, {})

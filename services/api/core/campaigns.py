@@ -14,8 +14,16 @@ from sqlalchemy import Connection, Engine, RowMapping
 
 from services.api.core import policy, templates
 from services.api.core.clients import Page, fetch_page
+from services.api.core.sms_forecast import (
+    DEFAULT_MAX_SEGMENTS,
+    SMS_CHANNEL,
+    RouteFor,
+    SmsForecast,
+    forecast,
+)
 from shared.db.queries import campaigns as queries
 from shared.db.queries import statuses
+from shared.db.queries.audience_texts import audience_texts
 from shared.db.queries.clients import attribute_key_exists
 from shared.domain.campaigns import (
     TEMPLATE_FIELDS,
@@ -24,7 +32,9 @@ from shared.domain.campaigns import (
     delete_refusal,
     template_reasons,
 )
+from shared.domain.routes import Route
 from shared.domain.statuses import CampaignStatus, IllegalTransition, transition
+from shared.domain.templates import variables
 from shared.errors import Conflict, InvalidInput, InvalidTransition, NotFound
 from shared.messaging.topology import CAMPAIGNS_EXCHANGE
 from shared.outbox import record
@@ -35,6 +45,7 @@ ACTION_EVENTS = {
     "cancel": "campaign.cancelled",
 }
 
+UNROUTED = Route("default", ())
 
 # What a replacement (PUT) resets when the body leaves an optional field out.
 REPLACE_DEFAULTS: dict[str, Any] = {
@@ -120,12 +131,48 @@ def unknown_variable_reasons(
     return reasons
 
 
-def create_campaign(engine: Engine, values: Mapping[str, Any], request_id: str) -> RowMapping:
-    """Store a scheduled campaign, its zeroed progress and a campaign.created event."""
+def audience_sms(
+    conn: Connection,
+    values: Mapping[str, Any],
+    max_segments: int,
+    route_for: RouteFor | None = None,
+    longest_prefix: int = 0,
+) -> SmsForecast:
+    """Segments of the campaign's text over its whole audience, by encoding and route.
+
+    One grouped statement: recipients are grouped by the values the text uses and by their
+    route key, and the text is rendered once per group. Without `route_for` every
+    recipient takes one unpriced route (enough to enforce the limit).
+    """
+    groups = audience_texts(conn, values, variables(values["text"]), longest_prefix)
+    return forecast(values["text"], groups, route_for or (lambda *_: UNROUTED), max_segments)
+
+
+def check_segments(sms: SmsForecast) -> None:
+    """InvalidInput on `text` when some recipient's text would take too many segments."""
+    over = sms.over_limit
+    if over is not None:
+        raise InvalidInput("the campaign is not valid", {"text": [over.reason(sms.max_segments)]})
+
+
+def create_campaign(
+    engine: Engine,
+    values: Mapping[str, Any],
+    request_id: str,
+    *,
+    max_segments: int = DEFAULT_MAX_SEGMENTS,
+) -> RowMapping:
+    """Store a scheduled campaign, its zeroed progress and a campaign.created event.
+
+    An SMS campaign is refused when any recipient's text renders to more than
+    `max_segments` segments.
+    """
     values = {"starts_at": dt.datetime.now(dt.UTC), **values}
     with engine.begin() as conn:
         values = with_template(conn, values, values["channel"])
         check_campaign(conn, values)
+        if values["channel"] == SMS_CHANNEL:
+            check_segments(audience_sms(conn, values, max_segments))
         # Kept so the scheduler stamps every delivery batch of the campaign with it.
         row = queries.insert_campaign(conn, {**values, "correlation_id": request_id})
         publish(conn, "campaign.created", row["id"], request_id)

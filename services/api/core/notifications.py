@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Engine, RowMapping
 
 from services.api.core.clients import Page, fetch_page
+from services.api.core.sms_forecast import DEFAULT_MAX_SEGMENTS, SMS_CHANNEL
 from services.api.core.templates import CONTENT_COLUMNS, template_refusal
 from shared.db.queries import notifications as queries
 from shared.db.queries.clients import clients_by_id
@@ -30,6 +31,7 @@ from shared.domain.notifications import (
     first_send,
     length_reasons,
     render_contents,
+    segment_reasons,
     uncovered_reasons,
 )
 from shared.domain.templates import client_values
@@ -46,10 +48,17 @@ class Acceptance:
     is_conflict: bool = False
 
 
-def accept(engine: Engine, items: Sequence[Requested], *, is_batch: bool) -> Acceptance:
+def accept(
+    engine: Engine,
+    items: Sequence[Requested],
+    *,
+    is_batch: bool,
+    max_segments: int = DEFAULT_MAX_SEGMENTS,
+) -> Acceptance:
     """Store the valid items in one transaction; one result per item, in order.
 
     Alone, an invalid item is InvalidInput and a key reused with another body a Conflict.
+    An SMS whose text renders to more than `max_segments` segments is invalid.
     """
     now = dt.datetime.now(dt.UTC)
     valid = [item.values for item in items if item.values is not None]
@@ -58,7 +67,7 @@ def accept(engine: Engine, items: Sequence[Requested], *, is_batch: bool) -> Acc
             conn, [v["to"]["client_id"] for v in valid if "client_id" in v["to"]]
         )
         templates = templates_by_name(conn, [v["template"] for v in valid if v.get("template")])
-        prepared = [prepare(item, clients, templates, now) for item in items]
+        prepared = [prepare(item, clients, templates, now, max_segments) for item in items]
         rows = [p for p in prepared if isinstance(p, NewNotification)]
         stored = iter(accept_notifications(conn, rows))
         results = [
@@ -91,6 +100,7 @@ def prepare(
     clients: Mapping[int, RowMapping],
     templates: Mapping[str, RowMapping],
     now: dt.datetime,
+    max_segments: int = DEFAULT_MAX_SEGMENTS,
 ) -> NewNotification | Reasons | dict[str, Any]:
     """The item addressed and rendered, or every reason it cannot be."""
     if item.values is None:
@@ -115,6 +125,10 @@ def prepare(
         reasons.update(uncovered_reasons(contents, known, field))
         rendered = render_contents(contents, known)
         reasons.update(length_reasons(rendered, "template" if field else None))
+        if rules.name == SMS_CHANNEL and rendered.get("text") and "text" not in reasons:
+            reasons.update(
+                segment_reasons(rendered["text"] or "", max_segments, "template" if field else None)
+            )
     expires_at = values.get("expires_at", now + DEFAULT_LIFETIME)
     reasons.update(expiry_reasons(now, expires_at))
     not_before, window_reasons = first_send(now, expires_at, window_of(values, client))

@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 
 from services.api.core import forecast
-from services.api.core.campaigns import check_campaign, with_template
+from services.api.core.campaigns import audience_sms, check_campaign, check_segments, with_template
+from services.api.core.sms_forecast import SMS_CHANNEL
 from shared.config import Settings
 from shared.db.queries.stats import ZoneAudience, audience_by_zone
 from shared.domain.windows import is_open
@@ -25,12 +26,22 @@ LEFT_OUT_REASONS = ("no_phone", "no_email", "opted_out")
 def preview_campaign(
     engine: Engine, settings: Settings, values: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """Counts and a finish forecast for a campaign body (column names), validated as on create."""
+    """Counts and a finish forecast for a campaign body (column names), validated as on create.
+
+    For SMS, also the segments the text renders to over the whole audience, and their cost.
+    """
     now = dt.datetime.now(dt.UTC)
     values = {"starts_at": now, **values}
+    sms = None
     with engine.connect() as conn:
         values = with_template(conn, values, values["channel"])
         check_campaign(conn, values)
+        if values["channel"] == SMS_CHANNEL:
+            routing = settings.routing
+            sms = audience_sms(
+                conn, values, settings.sms_max_segments, routing.route_for, routing.longest_prefix
+            )
+            check_segments(sms)
         zones = audience_by_zone(conn, values)
     window = window_of(values)
     limits = settings.channel_limits.get(values["channel"])
@@ -50,6 +61,7 @@ def preview_campaign(
         "in_window_now": sum(z.recipients for z in zones if in_window(z, window, now)),
         "left_out": {"total": sum(left_out.values()), **left_out},
         "forecast": estimate,
+        **({"sms": sms.as_json()} if sms is not None else {}),
     }
 
 

@@ -206,6 +206,13 @@ class CountsSchema(DeliverySchema):
     cancelled = fields.Integer()
 
 
+class GatewayStatsSchema(Schema):
+    sent = fields.Integer(metadata={"description": "Taken by this gateway: " + SENT_DESCRIPTION})
+    delivered = fields.Integer()
+    undelivered = fields.Integer()
+    segments = fields.Integer(metadata={"description": "Segments of those messages."})
+
+
 class CampaignStatsSchema(CountsSchema):
     campaign_id = fields.Integer()
     status = fields.String()
@@ -224,6 +231,17 @@ class CampaignStatsSchema(CountsSchema):
     left_out = fields.Nested(
         StatsLeftOutSchema,
         metadata={"description": "Recipients left out when the campaign started, by reason."},
+    )
+    segments_sent = fields.Integer(
+        metadata={"description": "SMS segments of the messages sent, delivered or undelivered."}
+    )
+    by_gateway = fields.Dict(
+        keys=fields.String(),
+        values=fields.Nested(GatewayStatsSchema),
+        metadata={
+            "description": "Per gateway that took messages of this campaign (single campaign "
+            "stats only)."
+        },
     )
 
 
@@ -252,6 +270,44 @@ class ForecastSchema(Schema):
     fits_before_end = fields.Boolean(metadata={"description": "finishes_at <= ends_at."})
 
 
+class SmsMessagesSchema(Schema):
+    gsm7 = fields.Integer(
+        attribute="GSM-7", data_key="GSM-7", metadata={"description": "Texts in GSM 03.38."}
+    )
+    ucs2 = fields.Integer(
+        attribute="UCS-2",
+        data_key="UCS-2",
+        metadata={"description": "Texts with a character outside GSM-7."},
+    )
+
+
+MONEY = {"description": "Decimal string: price per segment x segments; null without a price."}
+
+
+class SmsRouteSchema(Schema):
+    route = fields.String(metadata={"description": '"default", "operator 901", "prefix 7912".'})
+    messages = fields.Integer()
+    segments = fields.Integer()
+    cost = fields.String(allow_none=True, metadata=MONEY)
+
+
+class SmsForecastSchema(Schema):
+    messages = fields.Nested(SmsMessagesSchema, metadata={"description": "Recipients by encoding."})
+    segments = fields.Integer(metadata={"description": "Segments over the whole audience."})
+    max_segments = fields.Integer(
+        metadata={"description": "The most segments one text may take (HERALD_SMS_MAX_SEGMENTS)."}
+    )
+    forced_ucs2_by = fields.String(
+        allow_none=True,
+        metadata={"description": "The character that forces UCS-2 for most of those it does."},
+    )
+    routes = fields.List(fields.Nested(SmsRouteSchema))
+    cost = fields.String(
+        allow_none=True,
+        metadata={"description": "Sum over routes; null if a route with recipients has no price."},
+    )
+
+
 class PreviewSchema(Schema):
     matched = fields.Integer(metadata={"description": "Clients the filter matches."})
     recipients = fields.Integer(metadata={"description": "Those who would get a message."})
@@ -260,6 +316,10 @@ class PreviewSchema(Schema):
     )
     left_out = fields.Nested(LeftOutSchema)
     forecast = fields.Nested(ForecastSchema)
+    sms = fields.Nested(
+        SmsForecastSchema,
+        metadata={"description": "Channel http only: segments over the audience and their cost."},
+    )
 
 
 class NotificationCountsSchema(DeliverySchema):
