@@ -34,9 +34,14 @@ RABBITMQ_DIR = ROOT / "deploy" / "rabbitmq"
 GRAFANA_DIR = ROOT / "deploy" / "grafana"
 KUBERNETES_VERSION = "1.30"
 # Settings.channel_limits is parsed from two variables.
+# Two fields are parsed from variables of other names.
+PARSED_FIELDS = {
+    "channel_limits": {"HERALD_CHANNEL_RATE_LIMITS", "HERALD_CHANNEL_WINDOW_LIMITS"},
+    "gateway_routing": {"HERALD_GATEWAYS", "HERALD_ROUTES"},
+}
 SETTINGS_VARIABLES = {
-    f"HERALD_{f.name.upper()}" for f in fields(Settings) if f.name != "channel_limits"
-} | {"HERALD_CHANNEL_RATE_LIMITS", "HERALD_CHANNEL_WINDOW_LIMITS"}
+    f"HERALD_{f.name.upper()}" for f in fields(Settings) if f.name not in PARSED_FIELDS
+} | set().union(*PARSED_FIELDS.values())
 HERALD_SERVICES = ("api", "scheduler", "sender", "stats")
 # Unsafe with any default: the key anyone could forge opt-outs with, links to loopback.
 OPERATOR_VARIABLES = ("HERALD_SIGNING_KEY", "HERALD_PUBLIC_URL")
