@@ -93,7 +93,7 @@ def running_sender(settings):
     dispatcher = Dispatcher(
         "http", build_registry(settings)["http"], settings.sender_concurrency, breaker, held
     )
-    control = ControlQueue(held)
+    control = ControlQueue(held, dispatcher.tell_gateway_delivery)
     policy = RetryPolicy(settings.retry_delays_ms, settings.max_attempts)
     worker = Worker(
         {"http": dispatcher}, policy, control=control, max_unreported=settings.sender_concurrency
