@@ -26,7 +26,7 @@ from shared.domain.breaker import BreakerPolicy, BreakerState, CircuitBreaker
 from shared.domain.deliveries import DeliveryItem
 from shared.domain.outcomes import DeliveryResult, deferred
 from shared.domain.routes import Gateway, Route, Routing
-from shared.domain.segments import count_segments
+from shared.domain.segments import segment_count
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +210,7 @@ class GatewayRouter:
             result = replace(
                 reply.result,
                 gateway=name,
-                segments=count_segments(item.text).segments if reply.result.is_sent else None,
+                segments=segment_count(item.text) if reply.result.is_sent else None,
             )
             health.record(permit, result)
             if reply.reached:

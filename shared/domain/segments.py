@@ -50,6 +50,25 @@ def count_segments(text: str) -> SmsParts:
     return SmsParts(encoding=encoding, units=units, segments=segments, forced_by=forced_by)
 
 
+# ASCII characters outside GSM-7: the backtick and control characters but LF, CR and FF.
+ASCII_OUTSIDE_GSM7 = frozenset(
+    chr(c) for c in range(128) if chr(c) not in GSM7_BASIC and chr(c) not in GSM7_EXTENSION
+)
+ASCII_EXTENSION = tuple(c for c in GSM7_EXTENSION if c.isascii())
+
+
+def segment_count(text: str) -> int:
+    """count_segments(text).segments, without a pass in Python over a short ASCII text.
+
+    The sender counts every message it sends: most are short GSM-7 texts in ASCII.
+    """
+    if text.isascii() and ASCII_OUTSIDE_GSM7.isdisjoint(text):
+        septets = len(text) + sum(text.count(c) for c in ASCII_EXTENSION)
+        if septets <= LIMITS[GSM7][0]:
+            return 1
+    return count_segments(text).segments
+
+
 def unit_cost(character: str, encoding: str) -> int:
     """Septets (GSM-7) or UTF-16 code units (UCS-2) one character takes."""
     if encoding == GSM7:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.domain.segments import SmsParts, count_segments
+from shared.domain.segments import SmsParts, count_segments, segment_count
 
 pytestmark = pytest.mark.unit
 
@@ -108,3 +108,16 @@ def test_parts_hold_the_units(text: str) -> None:
 def test_gsm7_text_never_names_a_forcing_character(text: str) -> None:
     parts = count_segments(text)
     assert (parts.encoding, parts.forced_by) == ("GSM-7", None)
+
+
+@given(st.text(alphabet=st.sampled_from("ab `{€é\x01\nЖ😀^"), max_size=400))
+def test_the_senders_quick_count_always_agrees_with_the_full_count(text: str) -> None:
+    assert segment_count(text) == count_segments(text).segments
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("a" * 160, 1), ("a" * 161, 2), ("{" * 80, 1), ("{" * 81, 2), ("`", 1), ("`" * 71, 2)],
+)
+def test_the_quick_count_at_its_boundaries(text: str, expected: int) -> None:
+    assert segment_count(text) == expected
