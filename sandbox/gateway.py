@@ -60,6 +60,7 @@ class Behaviour:
     malformed_rate: float = 0.0
     reject_rate: float = 0.0
     status_429_rate: float = 0.0
+    retry_after_s: int = 0  # sent with every 429 when above zero
     fail_status: int = 500
 
 
@@ -346,7 +347,20 @@ def _body_errors(path_id: int, body: Any) -> dict[str, str]:
         errors["phone"] = "must be a string of digits"
     if not isinstance(body.get("text"), str):
         errors["text"] = "must be a string"
+    # Optional: when the message stops being worth delivering.
+    valid_until = body.get("valid_until")
+    if valid_until is not None and not _is_iso_instant(valid_until):
+        errors["valid_until"] = "must be an ISO 8601 instant with its offset"
     return errors
+
+
+def _is_iso_instant(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        return dt.datetime.fromisoformat(value).tzinfo is not None
+    except ValueError:
+        return False
 
 
 class GatewayApp:
@@ -470,7 +484,10 @@ class GatewayApp:
         else:
             status = int(step)
             self.recorder.record(message_id, f"status_{status}", status)
-            await _reply(send, status, _error_body(status, "injected failure"))
+            headers = JSON_HEADERS
+            if status == 429 and b.retry_after_s > 0:
+                headers = [*JSON_HEADERS, (b"retry-after", str(b.retry_after_s).encode())]
+            await _reply(send, status, _error_body(status, "injected failure"), headers)
 
     async def _hang(self, message_id: int, receive: Any, send: Any, hang_s: float) -> None:
         self.recorder.record(message_id, TIMEOUT, None)
@@ -493,8 +510,10 @@ async def _read_body(receive: Any) -> bytes:
     return b"".join(chunks)
 
 
-async def _reply(send: Any, status: int, body: bytes) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": JSON_HEADERS})
+async def _reply(
+    send: Any, status: int, body: bytes, headers: list[tuple[bytes, bytes]] = JSON_HEADERS
+) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -664,7 +683,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--workers", type=int, default=1, help="capacity mode only: /_stats is per worker"
     )
     for name, default in asdict(Behaviour()).items():
-        kind = int if name == "fail_status" else float
+        kind = int if name in ("fail_status", "retry_after_s") else float
         p.add_argument("--" + name.replace("_", "-"), type=kind, default=default)
     # The token from the environment by default, so it does not show in the process list.
     p.add_argument(

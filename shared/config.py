@@ -169,11 +169,8 @@ class Settings:
     gateway_token: str = field(default="sandbox-token", repr=False)
     gateway_timeout_s: float = 10.0
     # Several gateways and the routes to them (HERALD_GATEWAYS, HERALD_ROUTES; see
-    # shared/domain/routes.py); by default the one gateway above.
-    routing: Routing = field(
-        default_factory=lambda: single_gateway("http://127.0.0.1:8900", "sandbox-token"),
-        repr=False,
-    )
+    # shared/domain/routes.py); None: the one gateway above. Read it as `routing`.
+    gateway_routing: Routing | None = field(default=None, repr=False)
     # A gateway whose receipts say it delivers less than this share loses its traffic to the
     # next gateway on the route until it recovers (0: receipts never move traffic).
     gateway_min_delivery_share: float = 0.0
@@ -287,7 +284,9 @@ class Settings:
             except ValueError as error:
                 raise ConfigError(str(error)) from None
 
-        def routing() -> Routing:
+        def routing() -> Routing | None:
+            if not get("GATEWAYS", "").strip() and not get("ROUTES", "").strip():
+                return None
             try:
                 return parse_routing(
                     get("GATEWAYS", ""),
@@ -316,7 +315,7 @@ class Settings:
             gateway_url=get("GATEWAY_URL").rstrip("/"),
             gateway_token=get("GATEWAY_TOKEN"),
             gateway_timeout_s=number("GATEWAY_TIMEOUT_S", float),
-            routing=routing(),
+            gateway_routing=routing(),
             gateway_min_delivery_share=share("GATEWAY_MIN_DELIVERY_SHARE"),
             sms_max_segments=positive("SMS_MAX_SEGMENTS"),
             sender_channels=tuple(
@@ -367,6 +366,13 @@ class Settings:
             webhook_poll_s=number("WEBHOOK_POLL_S", float),
             webhook_retain_days=number("WEBHOOK_RETAIN_DAYS", int),
         )
+
+    @property
+    def routing(self) -> Routing:
+        """The gateways and their routes: HERALD_GATEWAYS', or the single gateway's."""
+        if self.gateway_routing is not None:
+            return self.gateway_routing
+        return single_gateway(self.gateway_url, self.gateway_token)
 
     def check_signing_key(self) -> None:
         """Refuse a key anyone can sign with, outside the local development stack."""

@@ -1,6 +1,6 @@
 """Metric names and helpers; serve(port) for services without an HTTP server of their own.
 
-Labels stay low-cardinality: channel and outcome only, never message ids or addresses.
+Labels stay low-cardinality: channel, gateway and outcome only, never message ids or addresses.
 """
 
 from __future__ import annotations
@@ -71,6 +71,37 @@ SENDER_CIRCUIT_OPENED = Counter(
     "herald_sender_circuit_opened",
     "Times the channel's circuit breaker opened (or reopened after a failed trial).",
     ["channel"],
+)
+SENDER_GATEWAY_DELIVERIES = Counter(
+    "herald_sender_gateway_deliveries",
+    "Delivery attempts by SMS gateway and result (sent, transient, permanent).",
+    ["gateway", "outcome"],
+)
+SENDER_GATEWAY_SEGMENTS = Counter(
+    "herald_sender_gateway_segments",
+    "SMS segments a gateway took (its bill, in parts).",
+    ["gateway"],
+)
+SENDER_GATEWAY_FAILOVERS = Counter(
+    "herald_sender_gateway_failovers",
+    "Deliveries a gateway did not take (circuit open, receipts low, ceiling reached, "
+    "connection refused) that went to the next gateway of their route.",
+    ["gateway"],
+)
+SENDER_GATEWAY_CIRCUIT_OPEN = Gauge(
+    "herald_sender_gateway_circuit_open",
+    "1 while this sender holds deliveries back from the gateway after repeated failures.",
+    ["gateway"],
+)
+SENDER_GATEWAY_CIRCUIT_OPENED = Counter(
+    "herald_sender_gateway_circuit_opened",
+    "Times a gateway's circuit breaker opened (or reopened after a failed trial).",
+    ["gateway"],
+)
+SENDER_GATEWAY_LOW_DELIVERY = Gauge(
+    "herald_sender_gateway_low_delivery",
+    "1 while the gateway's receipts say it delivers under HERALD_GATEWAY_MIN_DELIVERY_SHARE.",
+    ["gateway"],
 )
 SENDER_HELD_CAMPAIGNS = Gauge(
     "herald_sender_held_campaigns",

@@ -67,6 +67,7 @@ def to_item(notification: ReleasedNotification) -> DeliveryItem:
         deadline=notification.expires_at.timestamp(),
         subject=notification.subject,
         html=notification.html,
+        operator_code=notification.operator_code,
     )
 
 

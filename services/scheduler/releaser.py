@@ -42,6 +42,7 @@ from shared.domain.throttle import (
     take,
     window_room,
 )
+from shared.domain.windows import next_closing
 from shared.messaging.envelopes import DeliveryBatch, DeliveryItem
 from shared.messaging.publisher import ConfirmingPublisher
 from shared.messaging.topology import DELIVERIES_EXCHANGE
@@ -62,7 +63,32 @@ def template_values(message: DueMessage) -> dict[str, object]:
     }
 
 
-def to_item(campaign: Releasable, message: DueMessage) -> DeliveryItem:
+class ValidUntil:
+    """When a campaign's message stops being worth delivering: the earlier of the campaign's
+    end and the close of the send window in the recipient's zone. One reckoning per zone."""
+
+    def __init__(self, campaign: Releasable, now: dt.datetime) -> None:
+        self._campaign = campaign
+        self._now = now
+        self._by_zone: dict[str, float] = {}
+
+    def __call__(self, timezone: str) -> float:
+        found = self._by_zone.get(timezone)
+        if found is None:
+            campaign = self._campaign
+            until = campaign.ends_at
+            if campaign.window_start is not None and campaign.window_end is not None:
+                closes = next_closing(
+                    self._now, timezone, campaign.window_start, campaign.window_end
+                )
+                until = min(until, closes) if closes is not None else until
+            found = self._by_zone[timezone] = until.timestamp()
+        return found
+
+
+def to_item(
+    campaign: Releasable, message: DueMessage, valid_until: ValidUntil | None = None
+) -> DeliveryItem:
     values = template_values(message)
     address = getattr(message, rules_for(campaign.channel).address_field)
     return DeliveryItem(
@@ -74,6 +100,8 @@ def to_item(campaign: Releasable, message: DueMessage) -> DeliveryItem:
         subject=render(campaign.subject, values) if campaign.subject else None,
         html=render_html(campaign.html, values) if campaign.html else None,
         client_id=message.client_id,
+        operator_code=message.operator_code,
+        valid_until=valid_until(message.timezone) if valid_until is not None else None,
     )
 
 
@@ -91,7 +119,8 @@ def publish_campaign(
 ) -> int:
     """Claim up to `count` due messages of the campaign and publish them; returns how many."""
     due = claim_due(conn, campaign.id, count, windowed=campaign.windowed)
-    items = [to_item(campaign, message) for message in due]
+    valid_until = ValidUntil(campaign, dt.datetime.now(dt.UTC))
+    items = [to_item(campaign, message, valid_until) for message in due]
     headers: dict[str, object] = {"x-campaign-id": campaign.id}
     if campaign.correlation_id:
         headers["x-correlation-id"] = campaign.correlation_id

@@ -31,6 +31,7 @@ from shared.domain.deliveries import CAMPAIGN, NOTIFICATION
 from shared.domain.throttle import priority_concurrency
 from shared.logging import configure, secrets_of
 from shared.messaging.consumer import Consumer
+from shared.messaging.envelopes import GatewayDelivery
 from shared.messaging.topology import delivery_queue
 
 log = logging.getLogger("services.sender")
@@ -62,9 +63,14 @@ def build_pairs(
     The first worker also carries the process's control queue on its connection.
     """
     policy = RetryPolicy(settings.retry_delays_ms, settings.max_attempts)
+
+    def tell_gateways(verdicts: GatewayDelivery) -> None:
+        for dispatcher in dispatchers.values():
+            dispatcher.tell_gateway_delivery(verdicts)
+
     pairs: Pairs = []
     for index, channel in enumerate(dispatchers):
-        control = ControlQueue(held) if index == 0 else None
+        control = ControlQueue(held, tell_gateways) if index == 0 else None
         # Delivered items without a confirmed outcome are what a broker restart can make
         # another sender send again: no more of them than deliveries in flight.
         worker = Worker(

@@ -14,6 +14,7 @@ import os
 import secrets
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pika.adapters.blocking_connection import BlockingChannel
@@ -21,8 +22,8 @@ from pika.spec import Basic, BasicProperties
 
 from shared import metrics
 from shared.messaging.consumer import Session
-from shared.messaging.envelopes import CampaignEvent, DecodeError
-from shared.messaging.topology import declare_sender_control
+from shared.messaging.envelopes import CampaignEvent, DecodeError, GatewayDelivery
+from shared.messaging.topology import GATEWAY_DELIVERY_KEY, declare_sender_control
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +98,18 @@ def instance_name() -> str:
     return f"{socket.gethostname()}.{os.getpid()}.{secrets.token_hex(3)}"
 
 
-class ControlQueue:
-    """Declares the process's control queue on each new session and feeds HeldCampaigns."""
+GatewayListener = Callable[[GatewayDelivery], None]
 
-    def __init__(self, held: HeldCampaigns) -> None:
+
+class ControlQueue:
+    """Declares the process's control queue on each new session and feeds HeldCampaigns,
+    and the gateways' delivery verdicts to whoever routes between them."""
+
+    def __init__(
+        self, held: HeldCampaigns, on_gateway_delivery: GatewayListener | None = None
+    ) -> None:
         self.held = held
+        self._on_gateway_delivery = on_gateway_delivery
         self._session: Session | None = None
         self.consumer_tag: str | None = None
 
@@ -126,5 +134,17 @@ class ControlQueue:
         properties: BasicProperties,
         body: bytes,
     ) -> None:
+        if method.routing_key == GATEWAY_DELIVERY_KEY:
+            self._tell_gateway_delivery(body)
+            return
         # pika's stubs make Basic.Deliver.routing_key Optional; a delivery always has one.
         self.held.apply(method.routing_key, body)  # type: ignore[arg-type]
+
+    def _tell_gateway_delivery(self, body: bytes) -> None:
+        try:
+            verdicts = GatewayDelivery.decode(body)
+        except DecodeError as exc:
+            log.error("ignoring malformed %s event: %s", GATEWAY_DELIVERY_KEY, exc)
+            return
+        if self._on_gateway_delivery is not None:
+            self._on_gateway_delivery(verdicts)

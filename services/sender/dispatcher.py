@@ -34,7 +34,7 @@ from shared.channels.base import (
 from shared.domain.concurrency import GradientLimit
 from shared.domain.outcomes import DeliveryResult, deferred, expired, held, transient
 from shared.domain.throttle import priority_concurrency
-from shared.messaging.envelopes import DeliveryItem
+from shared.messaging.envelopes import DeliveryItem, GatewayDelivery
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +181,9 @@ class Dispatcher:
         self._messenger, self._priority_slots = asyncio.run_coroutine_threadsafe(
             self._setup(), self._loop
         ).result()
+        # A messenger over several gateways breaks per gateway: one failing gateway must not
+        # hold back the routes the others serve.
+        self._uses_breaker = not getattr(self._messenger, "judges_its_gateways", False)
 
     async def _setup(self) -> tuple[AsyncMessenger | None, asyncio.Semaphore]:
         messenger = None
@@ -204,6 +207,22 @@ class Dispatcher:
         items = progress.items if items is None else items
         metrics.SENDER_IN_FLIGHT.inc(len(items))
         self._loop.call_soon_threadsafe(self._start, campaign_id, progress, items, priority)
+
+    def tell_gateway_delivery(self, verdicts: GatewayDelivery) -> None:
+        """Receipts' verdicts on the gateways, for a messenger that routes between them.
+
+        Safe from any thread; gateways the snapshot does not judge are not low.
+        """
+        set_low = getattr(self._messenger, "set_low_delivery", None)
+        if set_low is None:
+            return
+        gateways = getattr(self._messenger, "gateway_names", ())
+
+        def apply() -> None:
+            for name in gateways:
+                set_low(name, name in verdicts.low, verdicts.shares.get(name))
+
+        self._loop.call_soon_threadsafe(apply)
 
     def close(self) -> None:
         """Finish what was dispatched, then release the messengers and stop the loop."""
@@ -264,7 +283,7 @@ class Dispatcher:
             return expired()
         if campaign_id in self._held:
             return held()
-        permit = self._breaker.allow()
+        permit = self._breaker.allow() if self._uses_breaker else 0
         if permit is None:
             return deferred()
         started = time.perf_counter()
@@ -280,7 +299,8 @@ class Dispatcher:
         if not priority:
             self._slots.record(duration)
             self._slots_gauge.set(self._slots.limit.slots)
-        self._breaker.record(permit, result)
+        if self._uses_breaker:
+            self._breaker.record(permit, result)
         return result
 
     async def _send(self, item: DeliveryItem, priority: bool) -> DeliveryResult:

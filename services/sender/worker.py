@@ -74,12 +74,25 @@ class Plan:
     dead: list[DeliveryItem] = field(default_factory=list)
     last_error: str | None = None
 
-    def settle(self, item: DeliveryItem, status: str, attempts: int, error: str | None) -> None:
-        self.outcomes.append(Outcome(item.message_id, status, attempts, self.at, error))
+    def settle(
+        self,
+        item: DeliveryItem,
+        status: str,
+        attempts: int,
+        error: str | None,
+        result: DeliveryResult | None = None,
+    ) -> None:
+        gateway = result.gateway if result else None
+        segments = result.segments if result else None
+        self.outcomes.append(
+            Outcome(item.message_id, status, attempts, self.at, error, gateway, segments)
+        )
 
-    def park(self, item: DeliveryItem, status: str, error: str | None) -> None:
+    def park(
+        self, item: DeliveryItem, status: str, error: str | None, result: DeliveryResult
+    ) -> None:
         """A final outcome for an item that was tried and can no longer be sent."""
-        self.settle(item, status, item.attempt, error)
+        self.settle(item, status, item.attempt, error, result)
         self.dead.append(item)
         self.last_error = error
 
@@ -97,7 +110,7 @@ def _plan_one(
 ) -> None:
     # `attempt` is the number of the attempt this delivery was; items not tried made one fewer.
     if result.kind == SENT:
-        plan.settle(item, "sent", item.attempt, None)
+        plan.settle(item, "sent", item.attempt, None, result)
     elif result.kind == EXPIRED:
         plan.settle(item, "expired", item.attempt - 1, result.error)
     elif result.kind == HELD:
@@ -110,17 +123,22 @@ def _plan_one(
             plan.retries.setdefault(delay_ms, []).append(item)
     elif result.kind == TRANSIENT:
         decision = plan_retry(
-            item.attempt, policy.delays_ms, policy.max_attempts, item.deadline, now
+            item.attempt,
+            policy.delays_ms,
+            policy.max_attempts,
+            item.deadline,
+            now,
+            result.retry_after_s,
         )
         if decision is GiveUp.EXHAUSTED:
-            plan.park(item, "failed", result.error)
+            plan.park(item, "failed", result.error, result)
         elif decision is GiveUp.DEADLINE:
-            plan.park(item, "expired", result.error)
+            plan.park(item, "expired", result.error, result)
         else:
             retry = replace(item, attempt=item.attempt + 1)
             plan.retries.setdefault(int(decision), []).append(retry)
     else:
-        plan.park(item, "failed", result.error)
+        plan.park(item, "failed", result.error, result)
 
 
 @dataclass(slots=True)

@@ -13,6 +13,7 @@ from services.stats.summary import run_daily_summaries
 from shared.channels.plugins import load_channel_modules
 from shared.config import service_settings
 from shared.db.engine import make_engine
+from shared.domain.gateway_delivery import DeliveryShares
 from shared.logging import configure, secrets_of
 from shared.messaging.consumer import Consumer
 from shared.messaging.topology import OUTCOMES_QUEUE
@@ -28,8 +29,13 @@ def main() -> None:
     load_channel_modules(settings.channel_modules)
     configure("stats", settings.log_level, secrets_of(settings))
     engine = make_engine(settings.database_url)
+    share = settings.gateway_min_delivery_share
     aggregator = Aggregator(
-        engine, settings.stats_flush_max, settings.stats_flush_s, settings.early_receipt_days
+        engine,
+        settings.stats_flush_max,
+        settings.stats_flush_s,
+        settings.early_receipt_days,
+        DeliveryShares(share) if share > 0 else None,
     )
     consumer = Consumer(
         settings.amqp_url,

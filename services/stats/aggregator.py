@@ -25,12 +25,16 @@ from shared.db.queries.statuses import (
     forget_early_receipts,
 )
 from shared.domain.deliveries import CAMPAIGN, NOTIFICATION
+from shared.domain.gateway_delivery import DeliveryShares
 from shared.domain.receipts import Receipt
 from shared.messaging.consumer import Delivery, Session
-from shared.messaging.envelopes import Outcome, OutcomeBatch, ReceiptBatch
-from shared.messaging.topology import RECEIPT_KEY_PREFIX
+from shared.messaging.envelopes import GatewayDelivery, Outcome, OutcomeBatch, ReceiptBatch
+from shared.messaging.publisher import PublishFailed
+from shared.messaging.topology import CAMPAIGNS_EXCHANGE, GATEWAY_DELIVERY_KEY, RECEIPT_KEY_PREFIX
 
 log = logging.getLogger(__name__)
+
+GATEWAY_VERDICT_EVERY_S = 5.0  # how often the senders hear which gateways deliver too little
 
 OUTCOMES = Counter(
     "herald_stats_outcomes_received_total", "Delivery outcomes received.", ["status", "kind"]
@@ -66,9 +70,19 @@ class Aggregator:
     """Buffers deliveries of outcome batches; flush() applies and acks them together."""
 
     def __init__(
-        self, engine: Engine, flush_max: int, flush_s: float, early_receipt_days: int = 7
+        self,
+        engine: Engine,
+        flush_max: int,
+        flush_s: float,
+        early_receipt_days: int = 7,
+        gateway_shares: DeliveryShares | None = None,
     ) -> None:
         self.engine = engine
+        # Judges gateways by their receipts and tells the senders (None: receipts move no
+        # traffic, HERALD_GATEWAY_MIN_DELIVERY_SHARE=0).
+        self.gateway_shares = gateway_shares
+        self.verdict_at = 0.0
+        self.told_low: frozenset[str] = frozenset()
         self.flush_max = flush_max
         self.flush_s = flush_s
         self.early_receipt_days = early_receipt_days
@@ -94,6 +108,30 @@ class Aggregator:
             self.flush(session)
         if time.monotonic() >= self.sweep_at:
             self.sweep_early_receipts()
+        if self.gateway_shares is not None and time.monotonic() >= self.verdict_at:
+            self.tell_gateway_delivery(session)
+
+    def tell_gateway_delivery(self, session: Session) -> None:
+        """Publish the gateways' verdicts to every sender: a snapshot, so none is missed."""
+        assert self.gateway_shares is not None
+        self.verdict_at = time.monotonic() + GATEWAY_VERDICT_EVERY_S
+        verdicts = self.gateway_shares.verdicts(time.time())
+        snapshot = GatewayDelivery(
+            {name: v.share for name, v in verdicts.items()},
+            frozenset(name for name, v in verdicts.items() if v.low),
+        )
+        if snapshot.low != self.told_low:
+            log.warning(
+                "gateways delivering under %.0f%% by their receipts: %s",
+                self.gateway_shares.min_share * 100,
+                ", ".join(f"{n} {snapshot.shares[n]:.0%}" for n in sorted(snapshot.low)) or "none",
+            )
+        try:
+            session.publisher.publish(CAMPAIGNS_EXCHANGE, GATEWAY_DELIVERY_KEY, snapshot.encode())
+        except PublishFailed as exc:
+            log.warning("gateway delivery verdicts not published: %s", exc)
+            return
+        self.told_low = snapshot.low
 
     def sweep_early_receipts(self) -> None:
         """Forget receipts kept for messages that never became sent (failed, expired)."""
@@ -154,6 +192,10 @@ class Aggregator:
         RECEIPTS.labels("ignored").inc(result.ignored)
         RECEIPTS.labels("unknown").inc(result.unknown)
         EARLY_APPLIED.inc(late.messages + late.notifications)
+        if self.gateway_shares is not None:
+            now = time.time()
+            self.gateway_shares.add(now, late.by_gateway)
+            self.gateway_shares.add(now, result.by_gateway)
         OPTED_OUT.inc(opted_out)
         if result.unknown:
             log.info("%d receipts named no message or notification", result.unknown)

@@ -23,3 +23,6 @@ class DeliveryItem:
     subject: str | None = None
     html: str | None = None  # e-mail: the rendered HTML alternative
     client_id: int | None = None  # e-mail: whom the unsubscribe link names
+    operator_code: str | None = None  # SMS: picks the route (shared/domain/routes.py)
+    # SMS: the gateway may deliver until then, and not after (epoch seconds; None: deadline).
+    valid_until: float | None = None

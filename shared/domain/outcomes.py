@@ -7,6 +7,7 @@ circuit breaker open.
 
 from __future__ import annotations
 
+import email.utils
 import json
 from dataclasses import dataclass
 from typing import Literal
@@ -29,6 +30,10 @@ RETRYABLE_4XX = frozenset({408, 429})
 class DeliveryResult:
     kind: Kind
     error: str | None = None
+    gateway: str | None = None  # which of the channel's gateways answered
+    segments: int | None = None  # SMS parts the gateway took
+    # The gateway asked not to be called again before this many seconds (Retry-After).
+    retry_after_s: float | None = None
 
     @property
     def is_sent(self) -> bool:
@@ -60,15 +65,32 @@ def held() -> DeliveryResult:
     return DeliveryResult(HELD)
 
 
-def deferred() -> DeliveryResult:
-    """Not sent: the channel's circuit breaker is open."""
-    return DeliveryResult(DEFERRED, "not sent: the channel's circuit breaker is open")
+def deferred(why: str = "not sent: the channel's circuit breaker is open") -> DeliveryResult:
+    """Not sent: the channel's circuit breaker is open, or every gateway of a route is."""
+    return DeliveryResult(DEFERRED, why)
 
 
-def classify_http(status: int, body: bytes) -> DeliveryResult:
-    """Classify a gateway reply: 200 with {"code": 0} is sent; 5xx, 408, 429 retry."""
+def classify_http(
+    status: int,
+    body: bytes,
+    retry_after: str | None = None,
+    throttle_codes: frozenset[int] = frozenset(),
+    now: float = 0.0,
+) -> DeliveryResult:
+    """Classify a gateway reply: 200 with {"code": 0} is sent; 5xx, 408, 429 retry.
+
+    A throttled reply (429, or a body whose code is one of `throttle_codes`) is transient and
+    carries its Retry-After, read against `now` (epoch seconds) when it is a date.
+    """
+    code = _reply_code(body)
+    if status == 429 or (code is not None and code in throttle_codes):
+        return DeliveryResult(
+            TRANSIENT,
+            f"throttled: HTTP {status}: {_excerpt(body)}",
+            retry_after_s=parse_retry_after(retry_after, now),
+        )
     if status == 200:
-        return sent() if _is_success_body(body) else transient("malformed reply")
+        return sent() if code == 0 else transient("malformed reply")
     error = f"HTTP {status}: {_excerpt(body)}"
     if 400 <= status < 500 and status not in RETRYABLE_4XX:
         return permanent(error)
@@ -100,13 +122,32 @@ def timed_out(exc: BaseException) -> DeliveryResult:
     return transient(f"timeout: {type(exc).__name__}: {exc}")
 
 
-def _is_success_body(body: bytes) -> bool:
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a Retry-After header: delay-seconds or an HTTP-date (RFC 9110)."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isascii() and text.isdigit():
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def _reply_code(body: bytes) -> int | None:
+    """The integer `code` of a JSON reply body, or None."""
     try:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError):
-        return False
+        return None
     # `type(...) is int` so that false and 0.0 are not taken for the integer 0.
-    return isinstance(data, dict) and type(data.get("code")) is int and data["code"] == 0
+    if isinstance(data, dict) and type(data.get("code")) is int:
+        return int(data["code"])
+    return None
 
 
 def _excerpt(body: bytes) -> str:

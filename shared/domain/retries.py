@@ -18,15 +18,20 @@ def plan_retry(
     max_attempts: int,
     deadline: float,
     now: float,
+    retry_after_s: float | None = None,
 ) -> int | GiveUp:
     """Delay before retrying after `attempt` failed (1-based), or why the item must give up.
 
-    Attempt n waits delays_ms[n - 1], staying at the last tier once past the end. There is
-    no point in a retry that would come back after the campaign's deadline.
+    Attempt n waits delays_ms[n - 1], staying at the last tier once past the end; a gateway's
+    Retry-After lengthens that to the shortest tier that waits at least as long (the longest
+    when none does). There is no point in a retry that would come back after the deadline.
     """
     if not delays_ms or (max_attempts > 0 and attempt >= max_attempts):
         return GiveUp.EXHAUSTED
     delay_ms = delays_ms[min(max(attempt, 1), len(delays_ms)) - 1]
+    if retry_after_s is not None and delay_ms < retry_after_s * 1000:
+        longer = [d for d in delays_ms if d >= retry_after_s * 1000]
+        delay_ms = min(longer) if longer else max(delays_ms)
     if now + delay_ms / 1000 >= deadline:
         return GiveUp.DEADLINE
     return delay_ms

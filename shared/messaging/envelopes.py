@@ -1,4 +1,4 @@
-"""CampaignEvent, DeliveryBatch/Item, OutcomeBatch, ReceiptBatch: encode() to JSON, decode().
+"""CampaignEvent, DeliveryBatch/Item, OutcomeBatch, ReceiptBatch, GatewayDelivery: to and from JSON.
 
 decode() raises DecodeError on a body that is not the expected envelope.
 
@@ -49,6 +49,15 @@ def _optional(data: dict[str, Any], name: str, kind: type) -> Any:
     return value
 
 
+def _optional_number(data: dict[str, Any], name: str) -> float | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise DecodeError(f"field {name!r} not a number")
+    return float(value)
+
+
 @dataclass(frozen=True, slots=True)
 class CampaignEvent:
     campaign_id: int
@@ -77,6 +86,8 @@ def decode_item(data: Any) -> DeliveryItem:
         subject=subject,
         html=_optional(data, "html", str),
         client_id=_optional(data, "client_id", int),
+        operator_code=_optional(data, "operator_code", str),
+        valid_until=_optional_number(data, "valid_until"),
     )
 
 
@@ -125,6 +136,8 @@ class Outcome:
     attempt: int
     at: float  # epoch seconds
     error: str | None = None
+    gateway: str | None = None  # the gateway that answered, when one did
+    segments: int | None = None  # SMS parts of a sent text
 
     @classmethod
     def from_dict(cls, data: Any) -> Outcome:
@@ -142,6 +155,8 @@ class Outcome:
             attempt=_field(data, "attempt", int),
             at=float(_field(data, "at", (int, float))),
             error=error,
+            gateway=_optional(data, "gateway", str),
+            segments=_optional(data, "segments", int),
         )
 
 
@@ -208,3 +223,31 @@ class ReceiptBatch:
     def decode(cls, body: bytes) -> ReceiptBatch:
         receipts = _field(_load(body), "receipts", list)
         return cls(tuple(decode_receipt(r) for r in receipts))
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayDelivery:
+    """Gateways judged by their recent receipts: delivered share and whether it is too low."""
+
+    shares: dict[str, float]
+    low: frozenset[str]
+
+    def encode(self) -> bytes:
+        gateways = {
+            name: {"share": round(share, 4), "low": name in self.low}
+            for name, share in sorted(self.shares.items())
+        }
+        return json.dumps({"v": VERSION, "gateways": gateways}).encode()
+
+    @classmethod
+    def decode(cls, body: bytes) -> GatewayDelivery:
+        gateways = _field(_load(body), "gateways", dict)
+        shares: dict[str, float] = {}
+        low = set()
+        for name, verdict in gateways.items():
+            if not isinstance(verdict, dict):
+                raise DecodeError(f"gateway {name!r} verdict is not an object")
+            shares[name] = float(_field(verdict, "share", (int, float)))
+            if _field(verdict, "low", bool):
+                low.add(name)
+        return cls(shares, frozenset(low))

@@ -52,8 +52,16 @@ def retry_routing_key(channel: str, delay_ms: int, kind: str = CAMPAIGN) -> str:
 
 
 # What a sender must hear about at once: whether a campaign's items may still start.
-# campaign.held is a periodic snapshot {"campaign_ids": [...]} of every held campaign.
-SENDER_CONTROL_KEYS = ("campaign.paused", "campaign.resumed", "campaign.cancelled", "campaign.held")
+# campaign.held is a periodic snapshot {"campaign_ids": [...]} of every held campaign;
+# gateway.delivery one of the gateways whose receipts say they deliver too little (stats).
+GATEWAY_DELIVERY_KEY = "gateway.delivery"
+SENDER_CONTROL_KEYS = (
+    "campaign.paused",
+    "campaign.resumed",
+    "campaign.cancelled",
+    "campaign.held",
+    GATEWAY_DELIVERY_KEY,
+)
 
 
 def sender_control_bindings() -> tuple[tuple[str, str], ...]:

@@ -191,7 +191,7 @@ ROUTES = '{"operators": {"901": ["beta"]}, "prefixes": {"7912": ["gamma"]}, "def
 
 def routed(settings: Settings, engine: Engine, **changes: Any) -> FlaskClient:
     routing = parse_routing(GATEWAYS, ROUTES, "", "")
-    app = create_app(dataclasses.replace(settings, routing=routing, **changes), engine)
+    app = create_app(dataclasses.replace(settings, gateway_routing=routing, **changes), engine)
     return app.test_client()
 
 

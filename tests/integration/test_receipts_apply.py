@@ -23,9 +23,10 @@ from services.stats.aggregator import Aggregator
 from shared.db.models import Message, Notification
 from shared.db.queries import statuses
 from shared.domain.deliveries import NOTIFICATION
+from shared.domain.gateway_delivery import DeliveryShares
 from shared.domain.receipts import Receipt, from_email, from_gateway
 from shared.messaging.consumer import Delivery, Session
-from shared.messaging.envelopes import Outcome, OutcomeBatch, ReceiptBatch
+from shared.messaging.envelopes import GatewayDelivery, Outcome, OutcomeBatch, ReceiptBatch
 from tests.conftest import READ_TOKEN
 from tests.support.factories import make_campaign, make_clients
 from tests.support.progress import counter_mismatches, notification_count_mismatches
@@ -236,3 +237,32 @@ def test_a_complaint_opts_the_client_out_and_the_next_campaign_leaves_them_out(
     ).json
     assert stats_body["total"] == 1
     assert stats_body["left_out"]["opted_out"] == 1
+
+
+def test_receipts_judge_each_gateway_and_the_senders_hear_which_deliver_too_little(
+    engine: Engine,
+):
+    _, ids = messages(engine, 12, "queued")
+    stats = Stats(engine)
+    stats.aggregator.gateway_shares = DeliveryShares(0.8, min_receipts=4)
+    now = time.time()
+    taken = [
+        Outcome(i, "sent", 1, now, None, "alpha" if n < 6 else "beta", 1) for n, i in enumerate(ids)
+    ]
+    stats.receive(OutcomeBatch(0, tuple(taken)))
+    alpha, beta = ids[:6], ids[6:]
+    stats.receive(
+        receipts(*[(i, "rejected") for i in alpha[:4]], *[(i, "delivered") for i in alpha[4:]]),
+        receipts(*[(i, "delivered") for i in beta]),
+    )
+
+    stats.aggregator.on_tick(stats.session)
+
+    [(exchange, key, body)] = stats.fake.published
+    assert (exchange, key) == ("campaigns", "gateway.delivery")
+    verdicts = GatewayDelivery.decode(body)
+    assert verdicts.low == {"alpha"}
+    assert verdicts.shares == {"alpha": pytest.approx(2 / 6, abs=1e-3), "beta": 1.0}
+    with engine.connect() as conn:
+        taken_by: dict[int, str] = dict(conn.execute(text("SELECT id, gateway FROM message")).all())
+    assert {taken_by[i] for i in alpha} == {"alpha"} and {taken_by[i] for i in beta} == {"beta"}

@@ -18,6 +18,7 @@ from services.sender.breaker import ChannelBreaker, breaker_policy
 from services.sender.control import ControlQueue, HeldCampaigns
 from services.sender.dispatcher import Dispatcher
 from services.sender.worker import ERROR_HEADER, RetryPolicy, Worker
+from shared.channels.http_gateway import iso_utc
 from shared.channels.registry import build_registry
 from shared.messaging.connection import connect
 from shared.messaging.consumer import Consumer
@@ -267,12 +268,15 @@ def test_each_item_reaches_the_gateway_once_and_outcome_batches_report_each_once
         assert headers["x-campaign-id"] == campaign_id
     assert {o.status for o in final.values()} == {"sent"}
     assert {o.attempt for o in final.values()} == {1}
+    # Each outcome names the gateway that took it and what it billed, in segments.
+    assert {(o.gateway, o.segments) for o in final.values()} == {("default", 1)}
     for item in items:
         [request] = gateway.requests_for(item.message_id)
         assert request.body == {
             "id": item.message_id,
             "phone": item.address.lstrip("+"),
             "text": item.text,
+            "valid_until": iso_utc(item.deadline),
         }
         assert request.headers["Authorization"] == f"Bearer {gateway.token}"
         assert request.headers["Idempotency-Key"] == str(item.message_id)

@@ -71,24 +71,25 @@ def outcomes(channel, sender):
 
 
 def sample(name):
-    return REGISTRY.get_sample_value(name, {"channel": "http"}) or 0.0
+    # SMS breaks per gateway; the single gateway of these tests is "default".
+    return REGISTRY.get_sample_value(name, {"gateway": "default"}) or 0.0
 
 
 def test_a_failing_gateway_is_left_alone_while_the_circuit_is_open_and_served_once_back(
     channel, gateway, outcomes, caplog
 ):
-    caplog.set_level(logging.INFO, logger="services.sender.breaker")
-    opened_before = sample("herald_sender_circuit_opened_total")
+    caplog.set_level(logging.INFO, logger="shared.channels.gateway_router")
+    opened_before = sample("herald_sender_gateway_circuit_opened_total")
     gateway.default_step = 503
     items = make_items(40)
 
     campaign_id = publish(channel, items)
 
-    wait_until(lambda: sample("herald_sender_circuit_opened_total") > opened_before)
-    assert sample("herald_sender_circuit_open") == 1
+    wait_until(lambda: sample("herald_sender_gateway_circuit_opened_total") > opened_before)
+    assert sample("herald_sender_gateway_circuit_open") == 1
     calls_when_opened = gateway.total_requests()
     # Reopened after a failed trial: a whole open period has gone by.
-    wait_until(lambda: sample("herald_sender_circuit_opened_total") > opened_before + 1)
+    wait_until(lambda: sample("herald_sender_gateway_circuit_opened_total") > opened_before + 1)
     calls_while_open = gateway.total_requests() - calls_when_opened
     gateway.default_step = 200
 
@@ -100,8 +101,8 @@ def test_a_failing_gateway_is_left_alone_while_the_circuit_is_open_and_served_on
     # Items held back while it was open were not charged an attempt.
     for item in items:
         assert final[item.message_id].attempt == gateway.request_count(item.message_id)
-    wait_until(lambda: sample("herald_sender_circuit_open") == 0)
-    openings = sample("herald_sender_circuit_opened_total") - opened_before
+    wait_until(lambda: sample("herald_sender_gateway_circuit_open") == 0)
+    openings = sample("herald_sender_gateway_circuit_opened_total") - opened_before
     lines = [r.getMessage() for r in caplog.records if "circuit" in r.getMessage()]
     assert len([line for line in lines if "opened" in line]) == openings
     assert len([line for line in lines if "closed" in line]) == 1

@@ -63,3 +63,31 @@ def test_connection_trouble_is_transient(helper):
 
     assert result.kind == TRANSIENT
     assert "refused" in result.error
+
+
+def test_a_429_is_throttled_and_carries_its_retry_after_seconds() -> None:
+    result = classify_http(429, b"slow down", "12")
+    assert result.kind == TRANSIENT
+    assert result.retry_after_s == 12.0
+    assert result.error is not None and result.error.startswith("throttled: HTTP 429")
+
+
+def test_retry_after_as_an_http_date_is_read_against_now() -> None:
+    now = 1_790_000_000.0  # 2026-09-21T14:13:20Z
+    result = classify_http(429, b"", "Mon, 21 Sep 2026 14:14:00 GMT", now=now)
+    assert result.retry_after_s == 40.0
+
+
+@pytest.mark.parametrize("header", [None, "", "soon", "-5", "Mon, 99 Foo 2026"])
+def test_a_throttled_reply_without_a_usable_retry_after_keeps_the_tiers(header) -> None:
+    assert classify_http(429, b"", header).retry_after_s is None
+
+
+def test_a_configured_reply_code_means_throttled_whatever_the_status() -> None:
+    body = b'{"code": 42, "message": "rate exceeded"}'
+    result = classify_http(200, body, "3", throttle_codes=frozenset({42}))
+    assert result.kind == TRANSIENT
+    assert result.retry_after_s == 3.0
+    assert result.error is not None and result.error.startswith("throttled")
+    # Without the setting the same reply is only a malformed success.
+    assert classify_http(200, body, "3").retry_after_s is None

@@ -78,3 +78,18 @@ def test_no_tiers_means_the_item_is_out_of_attempts():
 )
 def test_an_item_not_attempted_waits_the_shortest_tier_if_it_comes_back_in_time(deadline, expected):
     assert deferral_delay_ms((30_000, 5_000, 300_000), deadline, NOW) == expected
+
+
+@pytest.mark.parametrize(
+    ("retry_after_s", "expected"),
+    [(None, 1_000), (0.5, 1_000), (1.0, 1_000), (2.0, 10_000), (30.0, 60_000), (600.0, 60_000)],
+)
+def test_retry_after_lengthens_the_wait_to_the_shortest_tier_that_covers_it(
+    retry_after_s, expected
+):
+    delays = (1_000, 10_000, 60_000)
+    assert plan_retry(1, delays, 0, deadline=1e12, now=0.0, retry_after_s=retry_after_s) == expected
+
+
+def test_retry_after_never_shortens_a_later_tier():
+    assert plan_retry(3, (1_000, 10_000, 60_000), 0, 1e12, 0.0, retry_after_s=2.0) == 60_000

@@ -1,9 +1,11 @@
 import json
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
-from services.sender.control import HeldCampaigns, HeldState, next_state
-from shared.messaging.envelopes import CampaignEvent, DecodeError
+from services.sender.control import ControlQueue, HeldCampaigns, HeldState, next_state
+from shared.messaging.envelopes import CampaignEvent, DecodeError, GatewayDelivery
 
 
 def event(campaign_id):
@@ -60,3 +62,22 @@ def test_a_malformed_event_changes_nothing():
     held.apply("campaign.held", b"garbage")
 
     assert 4 in held
+
+
+def receive(queue: ControlQueue, routing_key: str, body: bytes) -> None:
+    """One control event as pika hands it over: only the routing key and body matter."""
+    deliver = cast(Any, SimpleNamespace(routing_key=routing_key))
+    queue._on_event(cast(Any, None), deliver, cast(Any, None), body)
+
+
+def test_gateway_verdicts_reach_the_router_and_never_hold_a_campaign():
+    heard: list[GatewayDelivery] = []
+    held = HeldCampaigns()
+    queue = ControlQueue(held, heard.append)
+    verdicts = GatewayDelivery({"alpha": 0.31, "beta": 0.97}, frozenset({"alpha"}))
+
+    receive(queue, "gateway.delivery", verdicts.encode())
+    receive(queue, "gateway.delivery", b'{"gateways": {"x": 1}}')
+
+    assert heard == [verdicts]
+    assert 1 not in held and held._state == HeldState()

@@ -1,7 +1,18 @@
 import pytest
 
 from services.sender.worker import RetryPolicy, plan_results
-from shared.domain.outcomes import deferred, expired, held, permanent, sent, transient
+from shared.domain.outcomes import (
+    PERMANENT,
+    SENT,
+    TRANSIENT,
+    DeliveryResult,
+    deferred,
+    expired,
+    held,
+    permanent,
+    sent,
+    transient,
+)
 from shared.messaging.envelopes import DeliveryItem
 
 NOW = 1_000_000.0
@@ -80,3 +91,21 @@ def test_deferred_item_that_would_return_too_late_expires_unsent():
     assert (status, attempts) == ("expired", 0)
     assert "circuit breaker" in error
     assert not plan.dead
+
+
+def test_a_throttled_item_waits_at_least_what_the_gateway_asked():
+    throttled = DeliveryResult(TRANSIENT, "throttled: HTTP 429", retry_after_s=20.0)
+
+    plan = plan_results([(item(1), throttled)], POLICY, NOW)
+
+    # The first tier (5 s) is shorter than Retry-After: the next tier that covers it.
+    assert plan.retries == {30_000: [item(1, attempt=2)]}
+
+
+def test_a_sent_outcome_names_the_gateway_and_segments_and_a_failure_the_gateway():
+    taken = DeliveryResult(SENT, gateway="beta", segments=3)
+    refused = DeliveryResult(PERMANENT, "HTTP 400", gateway="alpha")
+
+    plan = plan_results([(item(1), taken), (item(2), refused)], POLICY, NOW)
+
+    assert [(o.gateway, o.segments) for o in plan.outcomes] == [("beta", 3), ("alpha", None)]

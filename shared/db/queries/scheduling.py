@@ -32,7 +32,7 @@ CAMPAIGN_WINDOW = text(
 RELEASABLE_COLUMNS = """
     k.id, k.channel, k.text, k.subject, k.ends_at, p.queued, k.correlation_id, k.rate_limit,
     k.window_start IS NOT NULL AS windowed, coalesce(s.tokens, 0) AS tokens,
-    coalesce(s.refilled_at, now()) AS refilled_at, k.html
+    coalesce(s.refilled_at, now()) AS refilled_at, k.html, k.window_start, k.window_end
 """
 # Only campaigns with a message due now: an index probe each, so a tick with nothing due
 # takes no lock and writes nothing, however many messages wait.
@@ -152,6 +152,8 @@ class Releasable:
     tokens: float = 0.0
     refilled_at: dt.datetime | None = None
     html: str | None = None
+    window_start: dt.time | None = None
+    window_end: dt.time | None = None
 
 
 @dataclass(frozen=True, slots=True)

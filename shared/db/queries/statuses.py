@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlalchemy import bindparam, text
@@ -107,6 +107,8 @@ OUTCOME_ARRAYS = (
     bindparam("attempts", type_=ARRAY(Integer)),
     bindparam("errors", type_=ARRAY(Text)),
     bindparam("ats", type_=ARRAY(Float)),
+    bindparam("gateways", type_=ARRAY(Text)),
+    bindparam("segments", type_=ARRAY(Integer)),
 )
 
 # Only messages not yet final take an outcome: a replayed or duplicate outcome finds the
@@ -120,9 +122,9 @@ APPLY_OUTCOMES = text(
     """
     WITH v AS (
         SELECT id, CASE WHEN status = 'held' THEN 'pending' ELSE status END AS status,
-               attempt, error, at
-          FROM unnest(:ids, :statuses, :attempts, :errors, :ats)
-               AS v(id, status, attempt, error, at)
+               attempt, error, at, gateway, segments
+          FROM unnest(:ids, :statuses, :attempts, :errors, :ats, :gateways, :segments)
+               AS v(id, status, attempt, error, at, gateway, segments)
     ), locked AS (
         SELECT m.id
           FROM message m
@@ -135,6 +137,7 @@ APPLY_OUTCOMES = text(
            sent_at = CASE WHEN v.status = 'sent' THEN to_timestamp(v.at) END,
            queued_at = CASE WHEN v.status = 'pending' THEN NULL ELSE m.queued_at END,
            not_before = CASE WHEN v.status = 'pending' THEN NULL ELSE m.not_before END,
+           gateway = coalesce(v.gateway, m.gateway), segments = coalesce(v.segments, m.segments),
            updated_at = now()
       FROM v JOIN locked ON locked.id = v.id
      WHERE m.id = v.id
@@ -228,6 +231,8 @@ def outcome_arrays(outcomes: Sequence[OutcomeRecord]) -> dict[str, list[Any]]:
         # A gateway's reply may hold NUL: kept readable, never a batch the database refuses.
         "errors": [None if o.error is None else storable_text(o.error) for o in outcomes],
         "ats": [o.at for o in outcomes],
+        "gateways": [getattr(o, "gateway", None) for o in outcomes],
+        "segments": [getattr(o, "segments", None) for o in outcomes],
     }
 
 
@@ -307,7 +312,8 @@ RELEASE_NOTIFICATIONS = text(
     UPDATE notification n SET released_at = now(), updated_at = now()
       FROM due
      WHERE n.id = due.id
-    RETURNING n.id, n.address, n.text, n.subject, n.html, n.expires_at, n.created_at
+    RETURNING n.id, n.address, n.text, n.subject, n.html, n.expires_at, n.created_at,
+              (SELECT c.operator_code FROM client c WHERE c.id = n.client_id) AS operator_code
     """
 )
 
@@ -316,8 +322,8 @@ RELEASE_NOTIFICATIONS = text(
 APPLY_NOTIFICATION_OUTCOMES = text(
     """
     WITH v AS (
-        SELECT * FROM unnest(:ids, :statuses, :attempts, :errors, :ats)
-               AS v(id, status, attempt, error, at)
+        SELECT * FROM unnest(:ids, :statuses, :attempts, :errors, :ats, :gateways, :segments)
+               AS v(id, status, attempt, error, at, gateway, segments)
     ), locked AS (
         SELECT n.id FROM notification n
          WHERE n.id = ANY(:ids) AND n.status = 'queued'
@@ -327,6 +333,7 @@ APPLY_NOTIFICATION_OUTCOMES = text(
     UPDATE notification n
        SET status = v.status, attempts = v.attempt, last_error = v.error,
            sent_at = CASE WHEN v.status = 'sent' THEN to_timestamp(v.at) END,
+           gateway = coalesce(v.gateway, n.gateway), segments = coalesce(v.segments, n.segments),
            updated_at = now()
       FROM v JOIN locked ON locked.id = v.id
      WHERE n.id = v.id
@@ -359,6 +366,7 @@ class ReleasedNotification:
     html: str | None
     expires_at: dt.datetime
     created_at: dt.datetime
+    operator_code: str | None = None
 
 
 def accept_notifications(conn: Connection, rows: Sequence[NewNotification]) -> list[Accepted]:
@@ -482,7 +490,7 @@ APPLY_RECEIPTS = {
                delivered_at = to_timestamp(v.at), updated_at = now()
           FROM v
          WHERE m.id = v.id AND m.status = 'sent'
-        RETURNING m.id, m.client_id, v.opt_out
+        RETURNING m.id, m.client_id, v.opt_out, m.gateway, m.status
         """
     ).bindparams(*RECEIPT_ARRAYS)
     for table in ("message", "notification")
@@ -514,7 +522,7 @@ APPLY_EARLY_RECEIPTS = {
                delivered_at = r.at, updated_at = now()
           FROM r
          WHERE m.id = r.id
-        RETURNING m.id, m.client_id, r.opt_out
+        RETURNING m.id, m.client_id, r.opt_out, m.gateway, m.status
         """
     ).bindparams(bindparam("ids", type_=ARRAY(BigInteger)))
     for table in ("message", "notification")
@@ -546,6 +554,8 @@ class ReceiptsApplied:
     ignored: int = 0  # already final: a repeat, or a message that failed or expired
     unknown: int = 0  # no message or notification has the id
     opt_out_clients: tuple[int, ...] = ()
+    # Per gateway that had taken them: (delivered, undelivered) among those applied.
+    by_gateway: Mapping[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def apply_receipts(conn: Connection, receipts: Sequence[ReceiptRecord]) -> ReceiptsApplied:
@@ -584,6 +594,7 @@ def apply_receipts(conn: Connection, receipts: Sequence[ReceiptRecord]) -> Recei
         ignored=known - len(rows) - len(early),
         unknown=len(ids) - known,
         opt_out_clients=_opt_outs(rows),
+        by_gateway=_by_gateway(rows),
     )
 
 
@@ -599,6 +610,7 @@ def apply_early_receipts(conn: Connection, ids: Sequence[int]) -> ReceiptsApplie
         messages=len(applied["message"]),
         notifications=len(applied["notification"]),
         opt_out_clients=_opt_outs(applied["message"] + applied["notification"]),
+        by_gateway=_by_gateway(applied["message"] + applied["notification"]),
     )
 
 
@@ -620,6 +632,16 @@ def _receipt_arrays(receipts: Sequence[ReceiptRecord]) -> dict[str, list[Any]]:
         "ats": [r.at for r in receipts],
         "opt_outs": [r.opt_out for r in receipts],
     }
+
+
+def _by_gateway(rows: Sequence[Any]) -> dict[str, tuple[int, int]]:
+    counts: dict[str, tuple[int, int]] = {}
+    for row in rows:
+        if row.gateway is not None:
+            delivered, undelivered = counts.get(row.gateway, (0, 0))
+            is_delivered = row.status == "delivered"
+            counts[row.gateway] = (delivered + is_delivered, undelivered + (not is_delivered))
+    return counts
 
 
 def _opt_outs(rows: Sequence[Any]) -> tuple[int, ...]:

@@ -4,6 +4,7 @@ import threading
 
 import pytest
 
+from shared.channels.http_gateway import iso_utc
 from shared.channels.registry import build_registry
 from shared.domain.outcomes import SENT, TRANSIENT
 from tests.integration.messengers.contract import MessengerContract
@@ -74,7 +75,12 @@ class TestHttpGatewayMessenger(MessengerContract):
 
         [request] = fake.requests_for(item.message_id)
         assert request.path == f"/v1/send/{item.message_id}"
-        assert request.body == {"id": item.message_id, "phone": "79123456789", "text": "Hello"}
+        assert request.body == {
+            "id": item.message_id,
+            "phone": "79123456789",
+            "text": "Hello",
+            "valid_until": iso_utc(item.deadline),
+        }
         assert request.headers["Authorization"] == f"Bearer {fake.token}"
         assert request.headers["Idempotency-Key"] == str(item.message_id)
         assert request.headers["Content-Type"] == "application/json"
@@ -105,3 +111,20 @@ class TestHttpGatewayMessenger(MessengerContract):
         assert {r.kind for r in results} == {SENT}
         ports = {fake.requests_for(i.message_id)[0].client_port for i in items}
         assert len(ports) == 1
+
+    def test_a_throttled_reply_carries_the_gateways_retry_after(self, fake, messenger):
+        fake.set_behaviour(status_429_rate=1.0, retry_after_s=7)
+
+        result = messenger.send(self.make_item())
+
+        assert result.kind == TRANSIENT
+        assert result.retry_after_s == 7.0
+        assert result.gateway == "default"
+
+    def test_valid_until_is_the_items_own_when_it_has_one(self, fake, messenger):
+        item = dataclasses.replace(self.make_item(), valid_until=1_800_000_000.0)
+
+        messenger.send(item)
+
+        [request] = fake.requests_for(item.message_id)
+        assert request.body["valid_until"] == "2027-01-15T08:00:00Z"
