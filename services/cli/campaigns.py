@@ -88,6 +88,27 @@ def preview_lines(name: str, preview: Mapping[str, Any]) -> list[str]:
         f"  forecast       {forecast['rate_per_s']:g}/s ({basis});"
         f" done around {finishes:%Y-%m-%d %H:%M} UTC,"
         f" in {duration(forecast['duration_s'])}, {fits}",
+        *(sms_lines(preview["sms"]) if preview.get("sms") else []),
+    ]
+
+
+def sms_lines(sms: Mapping[str, Any]) -> list[str]:
+    """Messages by encoding, segments, then the cost of each route and in total."""
+    messages = sms["messages"]
+    forced = f" (forced by {sms['forced_ucs2_by']!r})" if sms["forced_ucs2_by"] else ""
+    unpriced = [route["route"] for route in sms["routes"] if route["cost"] is None]
+    total = (
+        sms["cost"] if sms["cost"] is not None else "unknown: no price for " + ", ".join(unpriced)
+    )
+    return [
+        f"  sms            {messages['GSM-7']:,} GSM-7, {messages['UCS-2']:,} UCS-2{forced}",
+        f"  segments       {sms['segments']:,} (at most {sms['max_segments']} per message)",
+        *(
+            f"    {route['route']:<20} {route['messages']:>9,} messages"
+            f" {route['segments']:>9,} segments  cost {route['cost'] or 'unknown'}"
+            for route in sms["routes"]
+        ),
+        f"  cost           {total}",
     ]
 
 
@@ -159,4 +180,21 @@ def stats(api: Api, args: argparse.Namespace, out: TextIO) -> int:
         print(f"  {name:<9} {figures[name]:,}", file=out)
     print(f"  rate      {figures['rate_per_s']:,.1f}/s over the last 10 s", file=out)
     print(f"  eta       {eta}", file=out)
+    print("\n".join(gateway_lines(figures)), file=out)
     return 0
+
+
+def gateway_lines(figures: Mapping[str, Any]) -> list[str]:
+    """Segments sent, then one row per gateway that took messages of the campaign."""
+    lines = [f"  segments  {figures.get('segments_sent', 0):,} sent"]
+    gateways = figures.get("by_gateway") or {}
+    if gateways:
+        lines.append(
+            f"  {'GATEWAY':<20} {'SENT':>9} {'DELIVERED':>9} {'UNDELIV.':>9} {'SEGMENTS':>9}"
+        )
+        lines.extend(
+            f"  {name:<20} {row['sent']:>9,} {row['delivered']:>9,}"
+            f" {row['undelivered']:>9,} {row['segments']:>9,}"
+            for name, row in sorted(gateways.items())
+        )
+    return lines

@@ -448,3 +448,22 @@ def test_the_segment_limit_counts_only_the_campaign_audience(
     assert (
         api.post("/api/v1/campaigns", json={**CAMPAIGN, **email}, headers=AUTH).status_code == 201
     )
+
+
+def test_a_patch_that_makes_the_sms_too_long_is_422_and_changes_nothing(
+    api: FlaskClient, engine: Engine
+) -> None:
+    api.post(
+        "/api/v1/clients",
+        json={"phone": "+79123456781", "attributes": {"bio": "Ж" * 700}},
+        headers=AUTH,
+    )
+    campaign = create(api, text="Hi")
+
+    response = api.patch(
+        f"/api/v1/campaigns/{campaign['id']}", json={"text": "Hi {{ bio }}"}, headers=AUTH
+    )
+
+    assert response.status_code == 422
+    assert "renders to 11 segments for 1 recipient" in response.json["errors"]["json"]["text"][0]
+    assert api.get(f"/api/v1/campaigns/{campaign['id']}", headers=AUTH).json["text"] == "Hi"

@@ -280,3 +280,32 @@ def test_dead_letters_count_and_replay_to_their_channel(
     assert email[2] is not None
     assert DeliveryBatch.decode(email[2]).items[0].message_id == 2
     connection.close()
+
+
+def test_create_shows_segments_and_stats_show_gateways(
+    capsys: pytest.CaptureFixture[str], engine: Engine
+) -> None:
+    make_clients(engine, 2, attributes={"name": "Ann"})
+    make_clients(engine, 1, attributes={"name": "Жанна"}, first_phone=79100000000)
+
+    code, out, _ = herald(
+        capsys, "campaigns", "create", "--name", "S", "--text", "Hi {{ name }}",
+        "--ends-at", "+1d", "--yes",
+    )  # fmt: skip
+    [cid] = campaign_ids(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO message (campaign_id, status, gateway, segments)"
+                " VALUES (:c, 'delivered', 'alpha', 1), (:c, 'sent', 'alpha', 2)"
+            ),
+            {"c": cid},
+        )
+    stats = herald(capsys, "campaigns", "stats", str(cid))
+
+    assert code == 0
+    assert "  sms            2 GSM-7, 1 UCS-2 (forced by 'Ж')" in out
+    assert "  segments       3 (at most 10 per message)" in out
+    assert "  cost           unknown: no price for default" in out
+    assert "  segments  3 sent" in stats[1]
+    assert "  alpha                        2         1         0         3" in stats[1]

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from services.cli.campaigns import duration, parse_when, parse_window, preview_lines
+from services.cli.campaigns import (
+    duration,
+    gateway_lines,
+    parse_when,
+    parse_window,
+    preview_lines,
+)
 from services.cli.client import ApiError
 from services.cli.config import CliConfig, token_from
 from services.cli.deadletters import fresh_headers, origin
@@ -137,3 +143,53 @@ def test_the_preview_says_who_is_left_out_and_whether_it_fits() -> None:
         "  forecast       100/s (rate limit); done around 2030-01-01 13:12 UTC, in 1 h 12 min,"
         " AFTER ends_at: the rest expires"
     )
+
+
+SMS_PREVIEW = {
+    "messages": {"GSM-7": 8_000, "UCS-2": 1_000}, "segments": 11_000, "max_segments": 10,
+    "forced_ucs2_by": "Ж", "cost": None,
+    "routes": [
+        {"route": "default", "messages": 8_000, "segments": 9_000, "cost": "31.50"},
+        {"route": "prefix 7912", "messages": 1_000, "segments": 2_000, "cost": None},
+    ],
+}  # fmt: skip
+
+
+def test_the_preview_shows_segments_by_encoding_and_cost_per_route() -> None:
+    preview = {
+        "matched": 9_000, "recipients": 9_000, "in_window_now": 9_000,
+        "left_out": {"total": 0, "no_phone": 0, "no_email": 0, "opted_out": 0},
+        "forecast": {"rate_per_s": 100.0, "rate_basis": "rate_limit", "duration_s": 90,
+                     "finishes_at": "2030-01-01T13:12:00+00:00", "fits_before_end": True},
+        "sms": SMS_PREVIEW,
+    }  # fmt: skip
+
+    lines = preview_lines("spring", preview)
+
+    assert lines[5:] == [
+        "  sms            8,000 GSM-7, 1,000 UCS-2 (forced by 'Ж')",
+        "  segments       11,000 (at most 10 per message)",
+        "    default                  8,000 messages     9,000 segments  cost 31.50",
+        "    prefix 7912              1,000 messages     2,000 segments  cost unknown",
+        "  cost           unknown: no price for prefix 7912",
+    ]
+    priced = {**SMS_PREVIEW, "cost": "31.50", "routes": SMS_PREVIEW["routes"][:1]}
+    assert preview_lines("spring", {**preview, "sms": priced})[-1] == "  cost           31.50"
+
+
+def test_campaign_stats_show_segments_and_a_row_per_gateway() -> None:
+    figures = {
+        "segments_sent": 1_234,
+        "by_gateway": {
+            "beta": {"sent": 10, "delivered": 7, "undelivered": 1, "segments": 20},
+            "alpha": {"sent": 1_000, "delivered": 900, "undelivered": 50, "segments": 1_214},
+        },
+    }
+
+    assert gateway_lines(figures) == [
+        "  segments  1,234 sent",
+        "  GATEWAY                   SENT DELIVERED  UNDELIV.  SEGMENTS",
+        "  alpha                    1,000       900        50     1,214",
+        "  beta                        10         7         1        20",
+    ]
+    assert gateway_lines({"segments_sent": 0, "by_gateway": {}}) == ["  segments  0 sent"]

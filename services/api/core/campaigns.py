@@ -46,6 +46,8 @@ ACTION_EVENTS = {
 }
 
 UNROUTED = Route("default", ())
+# The fields (API names) a campaign's SMS texts depend on: what is rendered, and for whom.
+SEGMENT_INPUTS = frozenset({"text", "template", "channel", "filter"})
 
 # What a replacement (PUT) resets when the body leaves an optional field out.
 REPLACE_DEFAULTS: dict[str, Any] = {
@@ -198,11 +200,13 @@ def update_campaign(
     request_id: str,
     *,
     replace: bool = False,
+    max_segments: int = DEFAULT_MAX_SEGMENTS,
 ) -> RowMapping:
     """Change a campaign and record campaign.updated.
 
     Scheduled: anything (all fields when `replace`). Running or paused: ends_at, rate_limit
     and send_window only, which the scheduler applies on its next tick; recipients are fixed.
+    A change of text or audience is held to `max_segments` as on create.
     """
     if replace:
         values = {**REPLACE_DEFAULTS, "starts_at": dt.datetime.now(dt.UTC), **values}
@@ -224,6 +228,9 @@ def update_campaign(
             new_end="ends_at" in changed,
             templates=tuple(name for name in TEMPLATE_FIELDS if name in changed),
         )
+        merged = {**current, **values}
+        if merged["channel"] == SMS_CHANNEL and SEGMENT_INPUTS.intersection(changed):
+            check_segments(audience_sms(conn, merged, max_segments))
         row = queries.update_campaign(conn, campaign_id, values)
         publish(conn, "campaign.updated", campaign_id, request_id)
     return row
