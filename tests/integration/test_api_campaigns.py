@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any, cast
 
@@ -467,3 +468,26 @@ def test_a_patch_that_makes_the_sms_too_long_is_422_and_changes_nothing(
     assert response.status_code == 422
     assert "renders to 11 segments for 1 recipient" in response.json["errors"]["json"]["text"][0]
     assert api.get(f"/api/v1/campaigns/{campaign['id']}", headers=AUTH).json["text"] == "Hi"
+
+
+def test_the_segment_limit_is_the_operators_setting(settings: Settings, engine: Engine) -> None:
+    strict = create_app(dataclasses.replace(settings, sms_max_segments=1), engine).test_client()
+    strict.post("/api/v1/clients", json={"phone": "+79123456781"}, headers=AUTH)
+    two_parts = {**CAMPAIGN, "text": "a" * 161}
+
+    refused = strict.post("/api/v1/campaigns", json=two_parts, headers=AUTH)
+    notification = strict.post(
+        "/api/v1/notifications",
+        json={"channel": "http", "address": "+79123456781", "text": "a" * 161},
+        headers=AUTH,
+    )
+    campaign = strict.post("/api/v1/campaigns", json={**CAMPAIGN, "text": "a"}, headers=AUTH)
+    patched = strict.patch(
+        f"/api/v1/campaigns/{campaign.json['id']}", json={"text": "a" * 161}, headers=AUTH
+    )
+
+    assert refused.status_code == notification.status_code == patched.status_code == 422
+    assert refused.json["errors"]["json"]["text"] == [
+        "renders to 2 segments for 1 recipient (GSM-7); at most 1"
+    ]
+    assert count(engine, "campaign") == 1 and count(engine, "notification") == 0

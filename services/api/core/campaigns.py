@@ -15,7 +15,6 @@ from sqlalchemy import Connection, Engine, RowMapping
 from services.api.core import policy, templates
 from services.api.core.clients import Page, fetch_page
 from services.api.core.sms_forecast import (
-    DEFAULT_MAX_SEGMENTS,
     SMS_CHANNEL,
     RouteFor,
     SmsForecast,
@@ -162,7 +161,7 @@ def create_campaign(
     values: Mapping[str, Any],
     request_id: str,
     *,
-    max_segments: int = DEFAULT_MAX_SEGMENTS,
+    max_segments: int,
 ) -> RowMapping:
     """Store a scheduled campaign, its zeroed progress and a campaign.created event.
 
@@ -200,7 +199,7 @@ def update_campaign(
     request_id: str,
     *,
     replace: bool = False,
-    max_segments: int = DEFAULT_MAX_SEGMENTS,
+    max_segments: int,
 ) -> RowMapping:
     """Change a campaign and record campaign.updated.
 

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Engine, RowMapping
 
 from services.api.core.clients import Page, fetch_page
-from services.api.core.sms_forecast import DEFAULT_MAX_SEGMENTS, SMS_CHANNEL
+from services.api.core.sms_forecast import SMS_CHANNEL
 from services.api.core.templates import CONTENT_COLUMNS, template_refusal
 from shared.db.queries import notifications as queries
 from shared.db.queries.clients import clients_by_id
@@ -53,7 +53,7 @@ def accept(
     items: Sequence[Requested],
     *,
     is_batch: bool,
-    max_segments: int = DEFAULT_MAX_SEGMENTS,
+    max_segments: int,
 ) -> Acceptance:
     """Store the valid items in one transaction; one result per item, in order.
 
@@ -100,7 +100,7 @@ def prepare(
     clients: Mapping[int, RowMapping],
     templates: Mapping[str, RowMapping],
     now: dt.datetime,
-    max_segments: int = DEFAULT_MAX_SEGMENTS,
+    max_segments: int,
 ) -> NewNotification | Reasons | dict[str, Any]:
     """The item addressed and rendered, or every reason it cannot be."""
     if item.values is None:

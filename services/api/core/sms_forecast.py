@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
-from shared.config import Settings
 from shared.db.queries.audience_texts import TextGroup
 from shared.domain.segments import GSM7, UCS2, SmsParts, count_segments, limit_reason_for
 from shared.domain.templates import render
@@ -20,7 +19,6 @@ from shared.domain.templates import render
 # The channel whose texts are SMS.
 SMS_CHANNEL = "http"
 # The limit applied when the caller gives none of its own (HERALD_SMS_MAX_SEGMENTS).
-DEFAULT_MAX_SEGMENTS = Settings().sms_max_segments
 
 
 class PricedRoute(Protocol):

@@ -44,7 +44,10 @@ class Campaigns(MethodView):
     @blp.response(201, CampaignSchema)
     def post(self, campaign: dict[str, Any]) -> RowMapping:
         """Schedule a campaign"""
-        return core.create_campaign(context().engine, campaign, request_id())
+        deps = context()
+        return core.create_campaign(
+            deps.engine, campaign, request_id(), max_segments=deps.settings.sms_max_segments
+        )
 
 
 @blp.route("/preview")
@@ -73,8 +76,15 @@ class CampaignById(MethodView):
     @blp.response(200, CampaignSchema)
     def put(self, campaign: dict[str, Any], campaign_id: int) -> RowMapping:
         """Replace a campaign that is still scheduled"""
-        engine = context().engine
-        return core.update_campaign(engine, campaign_id, campaign, request_id(), replace=True)
+        deps = context()
+        return core.update_campaign(
+            deps.engine,
+            campaign_id,
+            campaign,
+            request_id(),
+            replace=True,
+            max_segments=deps.settings.sms_max_segments,
+        )
 
     @blp.arguments(CampaignPatchSchema)
     @blp.response(200, CampaignSchema)
@@ -85,7 +95,14 @@ class CampaignById(MethodView):
         applied by the scheduler within a tick; changing anything else is a 409 naming the
         fields. Recipients are fixed when the campaign starts.
         """
-        return core.update_campaign(context().engine, campaign_id, changes, request_id())
+        deps = context()
+        return core.update_campaign(
+            deps.engine,
+            campaign_id,
+            changes,
+            request_id(),
+            max_segments=deps.settings.sms_max_segments,
+        )
 
     @blp.response(204)
     def delete(self, campaign_id: int) -> None:

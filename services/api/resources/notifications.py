@@ -105,7 +105,10 @@ class Notifications(MethodView):
         {errors} per item: the valid ones are stored, the others refused with their reasons.
         """
         is_batch, items = parse_notifications(json_body(), headers.get("idempotency_key"))
-        accepted = core.accept(context().engine, items, is_batch=is_batch)
+        deps = context()
+        accepted = core.accept(
+            deps.engine, items, is_batch=is_batch, max_segments=deps.settings.sms_max_segments
+        )
         return accepted.body, {"Idempotent-Replayed": "true"} if accepted.is_replay else {}
 
 
