@@ -121,8 +121,10 @@ def main() -> int:
     settings = service_settings("sender", signs_links=True)
     configure("sender", settings.log_level, secrets_of(settings))
     metrics.serve(settings.metrics_port)
-    # Room for the pooled connections of every channel, plus the broker's and the logs'.
-    raise_open_files_limit(settings.sender_concurrency * len(settings.sender_channels) + 256)
+    # Room for the pooled connections of every channel (SMS: a pool per gateway), plus the
+    # broker's and the logs'.
+    pools = len(settings.sender_channels) + len(settings.routing.gateways) - 1
+    raise_open_files_limit(settings.sender_concurrency * pools + 256)
 
     registry = build_registry(settings)
     channels = settings.sender_channels
