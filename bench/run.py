@@ -1,8 +1,9 @@
 """`make bench`: one campaign end to end on this machine, with two senders and the sandbox gateway.
 
 Prints materialisation time, deliveries per second from first to last delivery, delivery
-latency p50/p99, every service's peak RSS, and the gateway's raw capacity through the same
-client code, so the Herald/raw ratio means something on a noisy machine. Then notifications
+latency p50/p99, every service's peak RSS, the gateway's raw capacity through the same
+client code, so the Herald/raw ratio means something on a noisy machine, and the CPU each
+component spent per delivered message over the campaign (bench/cpu.py). Then notifications
 through the API, idle and beside a campaign, and in arrays (bench/notifications.py, on the
 same clients), then delivery receipts applied per second (bench/receipts.py, a database
 of its own). Last, the scheduler's tick while a million messages wait for their send
@@ -21,6 +22,7 @@ from pathlib import Path
 import requests
 
 from bench import notifications, receipts, tick
+from bench.cpu import CpuUsage, table_lines, take_sample, usage_between
 from bench.harness import delivery_figures, import_clients, start_gateway, stop, watch
 from bench.raw_capacity import measure_raw_capacity
 from bench.wrk_check import measure_wrk
@@ -29,7 +31,8 @@ from sandbox.broker import reset_vhost
 from shared.config import Settings
 from shared.db.migrate import rebuild
 
-DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/herald_bench"
+DATABASE_NAME = "herald_bench"
+DATABASE_URL = f"postgresql://postgres@127.0.0.1:5432/{DATABASE_NAME}"
 VHOST = "herald_bench"
 TOKEN = "bench-token"
 GATEWAY_TOKEN = "bench-gateway-token"
@@ -50,6 +53,8 @@ class Result:
     wall_s: float
     raw_rate: float
     peak_rss_mb: dict[str, float]
+    sent: int
+    cpu: CpuUsage
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -89,6 +94,9 @@ def run_scenario(recipients: int, delay_ms: int, senders: int, concurrency: int)
         print(f"raw capacity, {senders} processes x {concurrency} in flight: {raw:,.0f} requests/s")
         stack.start()
         stack.wait_ready(api_url)
+        pids = {n: s.process.pid for n, s in stack.services.items() if s.process}
+        pids["gateway"] = gateway.pid
+        cpu_before = take_sample(pids, DATABASE_NAME)
         now = dt.datetime.now(dt.UTC)
         began = time.monotonic()
         campaign = requests.post(
@@ -106,12 +114,15 @@ def run_scenario(recipients: int, delay_ms: int, senders: int, concurrency: int)
         ).json()
         final = watch(api_url, TOKEN, campaign["id"])
         wall = time.monotonic() - began
+        cpu = usage_between(cpu_before, take_sample(pids, DATABASE_NAME))
         assert final["sent"] == recipients, final
         rate, p50, p99 = delivery_figures(DATABASE_URL, campaign["id"])
         rss = {n: peak_rss_mb(s.process.pid) for n, s in stack.services.items() if s.process}
         rss["gateway"] = peak_rss_mb(gateway.pid)
         materialise = scrape(METRICS_BASE, "herald_scheduler_materialise_duration_seconds_sum")
-        return Result(delay_ms, recipients, materialise, rate, p50, p99, wall, raw, rss)
+        return Result(
+            delay_ms, recipients, materialise, rate, p50, p99, wall, raw, rss, final["sent"], cpu
+        )
     finally:
         stack.stop()
         stop(gateway)
@@ -126,6 +137,7 @@ def report(result: Result) -> None:
     print(f"  campaign wall time     {result.wall_s:8.1f} s")
     rss = ", ".join(f"{name} {mb:.0f}" for name, mb in result.peak_rss_mb.items())
     print(f"  peak RSS (MB)          {rss}")
+    print("\n".join(table_lines(result.cpu, result.sent)))
 
 
 def main() -> None:
