@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
 import subprocess
@@ -40,12 +41,16 @@ def test_notify_prints_the_id_follows_it_to_sent_and_exits_zero(running: Running
     first, *statuses = done.stdout.splitlines()
     notification_id = int(first)
     assert statuses[-1] == "sent"
+    notification = running.api.request("GET", f"/notifications/{notification_id}")
+    # Worth delivering until the notification expires, and the gateway is told so.
+    expires_at = dt.datetime.fromisoformat(notification["expires_at"]).astimezone(dt.UTC)
     assert running.gateway.last_body(notification_id) == {
         "id": notification_id,
         "phone": phone.lstrip("+"),
         "text": "Code 1234",
+        "valid_until": expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    assert running.api.request("GET", f"/notifications/{notification_id}")["status"] == "sent"
+    assert notification["status"] == "sent"
 
 
 def test_the_same_key_twice_sends_once(running: Running) -> None:
