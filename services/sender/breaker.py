@@ -55,15 +55,11 @@ class ChannelBreaker:
         if transition.state is BreakerState.OPEN:
             self._is_open.set(1)
             self._opened.inc()
-            if transition.previous is BreakerState.HALF_OPEN:
-                cause = "a trial delivery failed"
-            else:
-                cause = f"{transition.failures} of the last {transition.calls} deliveries failed"
             log.warning(
                 "%s circuit opened: %s (last: %s); holding deliveries back for %.1fs, "
                 "then %d trial deliveries",
                 self.channel,
-                cause,
+                transition.cause,
                 result.error,
                 policy.open_s,
                 policy.trial_calls,

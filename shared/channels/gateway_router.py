@@ -107,15 +107,11 @@ class GatewayHealth:
         if transition.state is BreakerState.OPEN:
             self._open_gauge.set(1)
             self._opened.inc()
-            if transition.previous is BreakerState.HALF_OPEN:
-                cause = "a trial delivery failed"
-            else:
-                cause = f"{transition.failures} of the last {transition.calls} deliveries failed"
             log.warning(
                 "gateway %s circuit opened: %s (last: %s); its routes go to their next "
                 "gateway for %.1fs, then it gets trials",
                 name,
-                cause,
+                transition.cause,
                 result.error,
                 self._breaker.policy.open_s,
             )

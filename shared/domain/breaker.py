@@ -38,6 +38,13 @@ class Transition:
     failures: int  # failures among the calls judged (the window, or the trials)
     calls: int
 
+    @property
+    def cause(self) -> str:
+        """Why the breaker opened, for its log line."""
+        if self.previous is BreakerState.HALF_OPEN:
+            return "a trial delivery failed"
+        return f"{self.failures} of the last {self.calls} deliveries failed"
+
 
 class CircuitBreaker:
     """Judges the last `min_calls` results; lets `trial_calls` calls through when half-open.
