@@ -174,6 +174,9 @@ class Settings:
     # A gateway whose receipts say it delivers less than this share loses its traffic to the
     # next gateway on the route until it recovers (0: receipts never move traffic).
     gateway_min_delivery_share: float = 0.0
+    # An item that may have reached a gateway retries only there, unless that gateway has been
+    # out (circuit open) for longer than this: then it takes its route, maybe sent twice.
+    gateway_unsure_wait_s: float = 300.0
     # An SMS text (campaign or notification) rendering to more parts than this is refused.
     sms_max_segments: int = 10
     sender_channels: tuple[str, ...] = ("http",)
@@ -317,6 +320,7 @@ class Settings:
             gateway_timeout_s=number("GATEWAY_TIMEOUT_S", float),
             gateway_routing=routing(),
             gateway_min_delivery_share=share("GATEWAY_MIN_DELIVERY_SHARE"),
+            gateway_unsure_wait_s=number("GATEWAY_UNSURE_WAIT_S", float),
             sms_max_segments=positive("SMS_MAX_SEGMENTS"),
             sender_channels=tuple(
                 c.strip() for c in get("SENDER_CHANNELS", "http").split(",") if c.strip()

@@ -88,6 +88,12 @@ SENDER_GATEWAY_FAILOVERS = Counter(
     "connection refused) that went to the next gateway of their route.",
     ["gateway"],
 )
+SENDER_GATEWAY_UNSURE_MOVES = Counter(
+    "herald_sender_gateway_unsure_moves",
+    "Deliveries that may have reached a gateway out for longer than "
+    "HERALD_GATEWAY_UNSURE_WAIT_S, sent through the next gateway of their route instead "
+    "(each may reach its recipient twice).",
+)
 SENDER_GATEWAY_CIRCUIT_OPEN = Gauge(
     "herald_sender_gateway_circuit_open",
     "1 while this sender holds deliveries back from the gateway after repeated failures.",

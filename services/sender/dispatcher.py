@@ -32,7 +32,7 @@ from shared.channels.base import (
     MessengerFactory,
 )
 from shared.domain.concurrency import GradientLimit
-from shared.domain.outcomes import DeliveryResult, deferred, expired, held, transient
+from shared.domain.outcomes import DEFERRED, DeliveryResult, deferred, expired, held, transient
 from shared.domain.throttle import priority_concurrency
 from shared.messaging.envelopes import DeliveryItem, GatewayDelivery
 
@@ -295,10 +295,13 @@ class Dispatcher:
             log.exception("%s messenger raised instead of returning a result", self.channel)
             result = transient(f"messenger error: {type(exc).__name__}: {exc}")
         duration = time.perf_counter() - started
-        self._duration.observe(duration)
-        if not priority:
-            self._slots.record(duration)
-            self._slots_gauge.set(self._slots.limit.slots)
+        # A deferral (every gateway of its route held back) made no request: its instant
+        # "round trip" would only teach the slots that the gateway is fast.
+        if result.kind != DEFERRED:
+            self._duration.observe(duration)
+            if not priority:
+                self._slots.record(duration)
+                self._slots_gauge.set(self._slots.limit.slots)
         if self._uses_breaker:
             self._breaker.record(permit, result)
         return result

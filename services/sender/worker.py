@@ -135,7 +135,10 @@ def _plan_one(
         elif decision is GiveUp.DEADLINE:
             plan.park(item, "expired", result.error, result)
         else:
-            retry = replace(item, attempt=item.attempt + 1)
+            # After an unsure failure the next attempt goes to the same gateway, whose
+            # idempotency key absorbs a repeat; another gateway would send it twice.
+            gateway = result.gateway if result.unsure else item.gateway
+            retry = replace(item, attempt=item.attempt + 1, gateway=gateway)
             plan.retries.setdefault(int(decision), []).append(retry)
     else:
         plan.park(item, "failed", result.error, result)

@@ -83,6 +83,7 @@ class Aggregator:
         self.gateway_shares = gateway_shares
         self.verdict_at = 0.0
         self.told_low: frozenset[str] = frozenset()
+        self.publish_failing = False
         self.flush_max = flush_max
         self.flush_s = flush_s
         self.early_receipt_days = early_receipt_days
@@ -129,8 +130,12 @@ class Aggregator:
         try:
             session.publisher.publish(CAMPAIGNS_EXCHANGE, GATEWAY_DELIVERY_KEY, snapshot.encode())
         except PublishFailed as exc:
-            log.warning("gateway delivery verdicts not published: %s", exc)
+            # Unroutable while no sender runs: said once, not every few seconds.
+            if not self.publish_failing:
+                log.warning("gateway delivery verdicts not published: %s", exc)
+            self.publish_failing = True
             return
+        self.publish_failing = False
         self.told_low = snapshot.low
 
     def sweep_early_receipts(self) -> None:

@@ -27,11 +27,13 @@ from shared.domain.deliveries import DeliveryItem
 from shared.domain.outcomes import DeliveryResult, deferred
 from shared.domain.routes import Gateway, Route, Routing
 from shared.domain.segments import segment_count
+from shared.domain.throttle import capacity
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "http"
-CEILING_WAIT_CAP_S = 1.0  # an item waits at most this long per turn for a ceiling's token
+CEILING_WAIT_CAP_S = 1.0  # an item waits at most this long for a ceiling's token, then defers
+DEFAULT_UNSURE_WAIT_S = 300.0
 
 
 class Reply(Protocol):
@@ -49,25 +51,28 @@ class GatewayPoster(Protocol):
 
 
 class Ceiling:
-    """A per-second token bucket; None rate: no ceiling."""
+    """A per-second token bucket holding at least one token; None rate: no ceiling."""
 
     def __init__(self, per_second: float | None, clock: Callable[[], float]) -> None:
         self._rate = per_second
         self._clock = clock
-        self._tokens = per_second or 0.0
+        # As the scheduler's buckets: a rate under one a second still lets one message out.
+        self._capacity = capacity(per_second) if per_second else 0.0
+        self._tokens = self._capacity
         self._at = clock()
 
-    def take(self) -> float:
-        """0.0 when a token was taken, else the seconds until the next one."""
+    def wait_s(self) -> float:
+        """0.0 when a token is there to take, else the seconds until there is one."""
         if self._rate is None:
             return 0.0
         now = self._clock()
-        self._tokens = min(self._rate, self._tokens + (now - self._at) * self._rate)
+        self._tokens = min(self._capacity, self._tokens + (now - self._at) * self._rate)
         self._at = now
-        if self._tokens >= 1.0:
+        return 0.0 if self._tokens >= 1.0 else (1.0 - self._tokens) / self._rate
+
+    def take(self) -> None:
+        if self._rate is not None:
             self._tokens -= 1.0
-            return 0.0
-        return (1.0 - self._tokens) / self._rate
 
 
 class GatewayHealth:
@@ -77,6 +82,7 @@ class GatewayHealth:
         self.gateway = gateway
         self.low_delivery = False
         self.ceiling = Ceiling(gateway.per_second, clock)
+        self.opened_at: float | None = None  # while its circuit is not closed
         self._breaker = CircuitBreaker(policy)
         self._clock = clock
         self._open_gauge = metrics.SENDER_GATEWAY_CIRCUIT_OPEN.labels(gateway.name)
@@ -105,6 +111,8 @@ class GatewayHealth:
             return
         name = self.gateway.name
         if transition.state is BreakerState.OPEN:
+            if self.opened_at is None:
+                self.opened_at = self._clock()
             self._open_gauge.set(1)
             self._opened.inc()
             log.warning(
@@ -116,6 +124,7 @@ class GatewayHealth:
                 self._breaker.policy.open_s,
             )
         elif transition.state is BreakerState.CLOSED:
+            self.opened_at = None
             self._open_gauge.set(0)
             log.warning("gateway %s circuit closed: it takes its routes' traffic again", name)
 
@@ -139,6 +148,10 @@ class GatewayHealth:
     def passed_over(self) -> None:
         self._failovers.inc()
 
+    def out_for(self) -> float:
+        """Seconds its circuit has been open (or trying), 0 while closed."""
+        return 0.0 if self.opened_at is None else self._clock() - self.opened_at
+
 
 class GatewayRouter:
     """The "http" channel's AsyncMessenger: one item, its route, the first fit gateway."""
@@ -153,9 +166,12 @@ class GatewayRouter:
         posters: Mapping[str, GatewayPoster],
         policy: BreakerPolicy,
         clock: Callable[[], float] = time.monotonic,
+        unsure_wait_s: float = DEFAULT_UNSURE_WAIT_S,
     ) -> None:
         self._routing = routing
         self._posters = dict(posters)
+        self._unsure_wait_s = unsure_wait_s
+        self._moved_unsure = metrics.SENDER_GATEWAY_UNSURE_MOVES
         self._health = {
             name: GatewayHealth(p.gateway, policy, clock) for name, p in posters.items()
         }
@@ -172,15 +188,40 @@ class GatewayRouter:
 
     async def send(self, item: DeliveryItem) -> DeliveryResult:
         route = self._routing.route_for(item.operator_code, item.address)
+        gateways = self._gateways_for(route, item)
+        waited = 0.0
         while True:
-            result, wait_s = await self._try_route(route, item)
+            result, wait_s = await self._try(route, gateways, item)
             if result is not None:
                 return result
+            if waited >= CEILING_WAIT_CAP_S:
+                # Back through the shortest delay tier, where waiting costs nothing.
+                return deferred(f"not sent: every gateway of route {route.name} is at its ceiling")
             # Every fit gateway is at its ceiling: wait for the first token, then try again.
-            await asyncio.sleep(min(wait_s, CEILING_WAIT_CAP_S))
+            pause = min(wait_s, CEILING_WAIT_CAP_S - waited)
+            await asyncio.sleep(pause)
+            waited += pause
 
-    async def _try_route(
-        self, route: Route, item: DeliveryItem
+    def _gateways_for(self, route: Route, item: DeliveryItem) -> list[str]:
+        """The gateways to try, in order.
+
+        An item an unsure failure left with a gateway stays with it: only there does its
+        idempotency key absorb a repeat. Once that gateway has been out for longer than
+        `unsure_wait_s` the item takes its route after all, and is counted: it may be sent
+        twice rather than not at all.
+        """
+        sticky = self._health.get(item.gateway) if item.gateway else None
+        if sticky is not None:
+            if sticky.out_for() < self._unsure_wait_s:
+                # Its breaker decides: held back while open, a trial when it tries again.
+                return [sticky.gateway.name]
+            self._moved_unsure.inc()
+        healthy = [n for n in route.gateways if not self._health[n].low_delivery]
+        # Gateways with low delivery still take the route's traffic when no other can.
+        return healthy + [n for n in route.gateways if n not in healthy]
+
+    async def _try(
+        self, route: Route, ordered: list[str], item: DeliveryItem
     ) -> tuple[DeliveryResult | None, float]:
         """The result from the first gateway that took the item, else what stopped them all.
 
@@ -188,12 +229,9 @@ class GatewayRouter:
         """
         refused: DeliveryResult | None = None
         wait_s = float("inf")
-        healthy = [n for n in route.gateways if not self._health[n].low_delivery]
-        # Gateways with low delivery still take the route's traffic when no other can.
-        ordered = healthy + [n for n in route.gateways if n not in healthy]
         for index, name in enumerate(ordered):
             health = self._health[name]
-            behind = health.ceiling.take()
+            behind = health.ceiling.wait_s()
             if behind > 0:
                 wait_s = min(wait_s, behind)
                 self._note_pass(health, index, ordered)
@@ -202,6 +240,7 @@ class GatewayRouter:
             if permit is None:
                 self._note_pass(health, index, ordered)
                 continue
+            health.ceiling.take()
             reply = await self._posters[name].post(item)
             result = replace(
                 reply.result,

@@ -114,7 +114,7 @@ class HttpGatewayMessenger:
             return Reply(timed_out(exc))
         except aiohttp.ClientConnectorError as exc:
             # Refused or unreachable before a byte of the request went out.
-            return Reply(connection_failed(exc), reached=False)
+            return Reply(connection_failed(exc, unsure=False), reached=False)
         except (aiohttp.ClientError, OSError) as exc:
             # Reset connections, protocol errors, TLS failures: the request may have arrived.
             return Reply(connection_failed(exc))
@@ -133,7 +133,12 @@ async def open_http_gateway(settings: Settings) -> GatewayRouter:
         name: HttpGatewayMessenger(make_session(settings), gateway)
         for name, gateway in settings.routing.gateways.items()
     }
-    return GatewayRouter(settings.routing, messengers, gateway_breaker_policy(settings))
+    return GatewayRouter(
+        settings.routing,
+        messengers,
+        gateway_breaker_policy(settings),
+        unsure_wait_s=settings.gateway_unsure_wait_s,
+    )
 
 
 def gateway_breaker_policy(settings: Settings) -> BreakerPolicy:

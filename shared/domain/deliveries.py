@@ -26,3 +26,5 @@ class DeliveryItem:
     operator_code: str | None = None  # SMS: picks the route (shared/domain/routes.py)
     # SMS: the gateway may deliver until then, and not after (epoch seconds; None: deadline).
     valid_until: float | None = None
+    # SMS: the gateway an earlier attempt may have reached; retries stay with it.
+    gateway: str | None = None

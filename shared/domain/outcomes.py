@@ -34,6 +34,9 @@ class DeliveryResult:
     segments: int | None = None  # SMS parts the gateway took
     # The gateway asked not to be called again before this many seconds (Retry-After).
     retry_after_s: float | None = None
+    # A transient failure after which the gateway may still have taken the message (no
+    # reply, a cut connection, an unreadable reply): retries go to that gateway, not another.
+    unsure: bool = False
 
     @property
     def is_sent(self) -> bool:
@@ -90,7 +93,7 @@ def classify_http(
             retry_after_s=parse_retry_after(retry_after, now),
         )
     if status == 200:
-        return sent() if code == 0 else transient("malformed reply")
+        return sent() if code == 0 else DeliveryResult(TRANSIENT, "malformed reply", unsure=True)
     error = f"HTTP {status}: {_excerpt(body)}"
     if 400 <= status < 500 and status not in RETRYABLE_4XX:
         return permanent(error)
@@ -112,14 +115,19 @@ def classify_smtp(code: int, reply: bytes | str) -> DeliveryResult:
     return transient(error)
 
 
-def connection_failed(exc: BaseException) -> DeliveryResult:
-    """A refused, reset or broken connection: the gateway may be back soon."""
-    return transient(f"connection error: {type(exc).__name__}: {exc}")
+def connection_failed(exc: BaseException, unsure: bool = True) -> DeliveryResult:
+    """A refused, reset or broken connection: the gateway may be back soon.
+
+    `unsure` unless the connection was refused before a byte of the request went out.
+    """
+    return DeliveryResult(
+        TRANSIENT, f"connection error: {type(exc).__name__}: {exc}", unsure=unsure
+    )
 
 
 def timed_out(exc: BaseException) -> DeliveryResult:
     """No reply in time; the gateway may still have sent it, which the idempotency key absorbs."""
-    return transient(f"timeout: {type(exc).__name__}: {exc}")
+    return DeliveryResult(TRANSIENT, f"timeout: {type(exc).__name__}: {exc}", unsure=True)
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:

@@ -148,13 +148,22 @@ def _load(text: str, variable: str) -> Any:
     try:
         return json.loads(text, object_pairs_hook=no_duplicates)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{variable} must be a JSON object ({exc.msg}): {text!r}") from None
+        # The position, never the text: it holds the gateways' tokens.
+        raise ValueError(
+            f"{variable} must be a JSON object: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
 
 
 def _object(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise ValueError(f"{where} must be a JSON object, not {json.dumps(value)}")
+        # Its type, not its value: a misplaced value may be a token.
+        raise ValueError(f"{where} must be a JSON object, not a JSON {_json_type(value)}")
     return value
+
+
+def _json_type(value: Any) -> str:
+    names = {list: "array", str: "string", bool: "boolean", type(None): "null"}
+    return names.get(type(value), "number")
 
 
 def _gateway(name: str, spec: Any) -> Gateway:
@@ -171,7 +180,7 @@ def _gateway(name: str, spec: Any) -> Gateway:
         raise ValueError(f"{where} needs a url, http(s)://host[:port], not {json.dumps(url)}")
     token = spec.get("token", "")
     if not isinstance(token, str):
-        raise ValueError(f"{where} token must be a string, not {json.dumps(token)}")
+        raise ValueError(f"{where} token must be a string, not a JSON {_json_type(token)}")
     per_second = spec.get("per_second")
     if per_second is not None and not _is_positive(per_second):
         raise ValueError(

@@ -98,6 +98,7 @@ def decode_item(data: Any) -> DeliveryItem:
         client_id=_optional(data, "client_id", int),
         operator_code=_optional(data, "operator_code", str),
         valid_until=_optional_number(data, "valid_until"),
+        gateway=_optional(data, "gateway", str),
     )
 
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 
+from services.sender.worker import RetryPolicy, plan_results
 from shared.channels.gateway_router import GatewayRouter
 from shared.domain.breaker import BreakerPolicy
 from shared.domain.deliveries import DeliveryItem
@@ -190,3 +191,65 @@ def test_a_route_of_gateways_all_at_their_ceiling_waits_for_a_token(posters, clo
     result = asyncio.run(later())
     assert result.gateway == "solo"
     assert solo.posted == [1, 2]
+
+
+def sticky_router(posters, clock, wait_s: float) -> GatewayRouter:
+    routing = parse_routing(json.dumps(GATEWAYS), json.dumps(ROUTES), "", "")
+    return GatewayRouter(routing, posters, POLICY, clock, unsure_wait_s=wait_s)
+
+
+def test_a_retry_after_an_unsure_failure_waits_for_its_gateway_not_another(posters, clock) -> None:
+    router = sticky_router(posters, clock, wait_s=5.0)
+    unsure = Reply(DeliveryResult(TRANSIENT, "timeout", unsure=True))
+    posters["alpha"].answers = [unsure] * 4
+    [first, *_] = send(router, *(item(i) for i in range(4)))  # alpha's circuit opens
+    plan = plan_results([(item(1), first)], RetryPolicy((1_000,), 0), 0.0)
+    [retry] = plan.retries[1_000]
+
+    [held_back] = send(router, retry)
+    beta_meanwhile = list(posters["beta"].posted)
+    clock.now += 6.0  # alpha out (still open) longer than the wait: the route takes it after all
+    [moved] = send(router, retry)
+
+    assert retry.gateway == "alpha"
+    assert held_back.kind == DEFERRED and beta_meanwhile == []
+    assert moved.gateway == "beta" and moved.kind == SENT
+
+
+def test_a_retry_goes_back_to_its_gateway_once_it_takes_trials(posters, clock) -> None:
+    router = sticky_router(posters, clock, wait_s=600.0)
+    posters["alpha"].answers = [Reply(DeliveryResult(TRANSIENT, "timeout", unsure=True))] * 4
+    send(router, *(item(i) for i in range(4)))
+    clock.now += POLICY.open_s
+
+    [result] = send(
+        router, DeliveryItem(1, "+7912", "Hi", 2, 4e9, operator_code="901", gateway="alpha")
+    )
+
+    assert (result.gateway, result.kind) == ("alpha", SENT)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [Reply(transient("HTTP 503: busy")), Reply(transient("refused"), reached=False)],
+)
+def test_a_definite_failure_leaves_the_retry_free_to_fail_over(reply) -> None:
+    plan = plan_results(
+        [(item(1), replace(reply.result, gateway="alpha"))], RetryPolicy((1_000,), 0), 0.0
+    )
+    [retry] = plan.retries[1_000]
+    assert retry.gateway is None
+
+
+def test_a_ceiling_under_one_a_second_still_sends_and_then_defers(posters, clock) -> None:
+    gateways = {"slow": {"url": "http://127.0.0.1:1", "per_second": 0.5}}
+    routing = parse_routing(json.dumps(gateways), "", "", "")
+    slow = Poster(routing.gateways["slow"])
+    router = GatewayRouter(routing, {"slow": slow}, POLICY, clock)
+
+    first, second = send(router, item(1), item(2))
+
+    assert first.kind == SENT
+    assert second.kind == DEFERRED and "ceiling" in (second.error or "")
+    clock.now += 2.0
+    assert send(router, item(3))[0].kind == SENT

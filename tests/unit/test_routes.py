@@ -92,7 +92,8 @@ def test_without_gateways_the_single_gateway_settings_make_one() -> None:
         ({"alpha": {"url": "127.0.0.1:8900"}}, {}, "needs a url"),
         ({"alpha": {"url": "http://127.0.0.1:1", "tokn": "x"}}, {}, "has 'tokn'; options"),
         ({}, {}, "names no gateway"),
-        ([], {}, "must be a JSON object"),
+        ([], {}, "must be a JSON object, not a JSON array"),
+        ({"alpha": "secret-token"}, {}, "gateway 'alpha' must be a JSON object, not a JSON string"),
     ],
 )
 def test_unusable_routing_is_refused_naming_variable_and_value(
@@ -130,3 +131,17 @@ def test_broken_json_is_refused_with_the_variable() -> None:
 def test_sms_max_segments_must_be_a_positive_integer(value: str) -> None:
     with pytest.raises(ConfigError, match="HERALD_SMS_MAX_SEGMENTS must be an integer"):
         Settings.from_env({"HERALD_SMS_MAX_SEGMENTS": value}, NO_FILE)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"alpha": {"url": "http://127.0.0.1:1", "token": "s3cr3t-t0ken"},}',
+        '{"alpha": {"url": "http://127.0.0.1:1", "token": ["s3cr3t-t0ken"]}}',
+        '{"alpha": "s3cr3t-t0ken"}',
+    ],
+)
+def test_a_refusal_never_repeats_a_token(text: str) -> None:
+    with pytest.raises(ValueError, match="HERALD_GATEWAYS") as caught:
+        parse_routing(text, "", "", "")
+    assert "s3cr3t" not in str(caught.value)
