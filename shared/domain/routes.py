@@ -63,11 +63,12 @@ class Routing:
     default: Route
     by_operator: Mapping[str, Route] = field(default_factory=dict)
     by_prefix: Mapping[str, Route] = field(default_factory=dict)
+    prefix_lengths: tuple[int, ...] = ()  # of by_prefix, shortest first: read once per message
 
     @property
     def longest_prefix(self) -> int:
         """How many leading phone digits route selection reads (0: none)."""
-        return max(map(len, self.by_prefix), default=0)
+        return max(self.prefix_lengths, default=0)
 
     @property
     def routes(self) -> tuple[Route, ...]:
@@ -81,7 +82,7 @@ class Routing:
                 return route
         if phone and self.by_prefix:
             digits = "".join(ch for ch in phone if ch.isdigit())
-            for length in sorted({len(p) for p in self.by_prefix}):
+            for length in self.prefix_lengths:
                 route = self.by_prefix.get(digits[:length])
                 if route is not None:
                     return route
@@ -133,7 +134,8 @@ def parse_routing(gateways_json: str, routes_json: str, url: str, token: str) ->
         prefix: route(f"prefix {prefix}", value, f"prefixes.{prefix}")
         for prefix, value in prefixes.items()
     }
-    return Routing(gateways, default, by_operator, by_prefix)
+    lengths = tuple(sorted({len(p) for p in by_prefix}))
+    return Routing(gateways, default, by_operator, by_prefix, lengths)
 
 
 def _load(text: str, variable: str) -> Any:

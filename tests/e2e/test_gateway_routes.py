@@ -59,6 +59,8 @@ def routed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoutedStack]:
         "HERALD_RETRY_DELAYS_MS": "1000,2000,4000",
         "HERALD_BREAKER_MIN_CALLS": "20",
         "HERALD_BREAKER_OPEN_S": "2",
+        # A message cut off mid-request at the dying gateway waits this long for it, then moves.
+        "HERALD_GATEWAY_UNSURE_WAIT_S": "3",
     }
     log_dir = Path(tmp_path_factory.mktemp("logs"))
     stack = Stack(env=env, senders=2, log_dir=log_dir, metrics_base=free_port_block(20))
