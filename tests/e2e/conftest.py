@@ -31,6 +31,19 @@ class Running:
     api_url: str
 
 
+def stack_env(api_port: int, **more: str) -> dict[str, str]:
+    """What an e2e stack runs with: its own database and vhost, quick ticks and retries."""
+    return {
+        "HERALD_DATABASE_URL": E2E_DATABASE_URL,
+        "HERALD_AMQP_URL": f"amqp://guest:guest@127.0.0.1:5672/{E2E_VHOST}",
+        "HERALD_API_TOKENS": f"{WRITE_TOKEN}:write",
+        "HERALD_API_PORT": str(api_port),
+        "HERALD_TICK_INTERVAL_S": "0.1",
+        "HERALD_RETRY_DELAYS_MS": "1000,2000,4000",
+        **more,
+    }
+
+
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     """Start api, scheduler, two senders and stats against a fresh database and vhost."""
@@ -38,16 +51,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     reset_vhost(E2E_VHOST)
     gateway = GatewayServer(token=GATEWAY_TOKEN).start()
     api_port = free_port()
-    env = {
-        "HERALD_DATABASE_URL": E2E_DATABASE_URL,
-        "HERALD_AMQP_URL": f"amqp://guest:guest@127.0.0.1:5672/{E2E_VHOST}",
-        "HERALD_API_TOKENS": f"{WRITE_TOKEN}:write",
-        "HERALD_API_PORT": str(api_port),
-        "HERALD_GATEWAY_URL": gateway.url,
-        "HERALD_GATEWAY_TOKEN": GATEWAY_TOKEN,
-        "HERALD_TICK_INTERVAL_S": "0.1",
-        "HERALD_RETRY_DELAYS_MS": "1000,2000,4000",
-    }
+    env = stack_env(api_port, HERALD_GATEWAY_URL=gateway.url, HERALD_GATEWAY_TOKEN=GATEWAY_TOKEN)
     log_dir = Path(tmp_path_factory.mktemp("logs"))
     stack = Stack(env=env, senders=2, log_dir=log_dir, metrics_base=19100)
     api_url = f"http://127.0.0.1:{api_port}"

@@ -21,7 +21,7 @@ from deploy.stack import Stack
 from sandbox.gateway import GatewayServer
 from shared.db.migrate import rebuild
 from tests.conftest import WRITE_TOKEN, reset_vhost
-from tests.e2e.conftest import E2E_DATABASE_URL, E2E_VHOST
+from tests.e2e.conftest import E2E_DATABASE_URL, E2E_VHOST, stack_env
 from tests.support.api_client import ApiClient
 from tests.support.processes import free_port, free_port_block
 from tests.support.waiting import wait_until
@@ -46,22 +46,17 @@ def routed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoutedStack]:
     reset_vhost(E2E_VHOST)
     gateways = {name: GatewayServer(token=TOKEN).start() for name in NAMES}
     api_port = free_port()
-    env = {
-        "HERALD_DATABASE_URL": E2E_DATABASE_URL,
-        "HERALD_AMQP_URL": f"amqp://guest:guest@127.0.0.1:5672/{E2E_VHOST}",
-        "HERALD_API_TOKENS": f"{WRITE_TOKEN}:write",
-        "HERALD_API_PORT": str(api_port),
-        "HERALD_GATEWAYS": json.dumps(
+    env = stack_env(
+        api_port,
+        HERALD_GATEWAYS=json.dumps(
             {name: {"url": g.url, "token": TOKEN} for name, g in gateways.items()}
         ),
-        "HERALD_ROUTES": json.dumps(ROUTES),
-        "HERALD_TICK_INTERVAL_S": "0.1",
-        "HERALD_RETRY_DELAYS_MS": "1000,2000,4000",
-        "HERALD_BREAKER_MIN_CALLS": "20",
-        "HERALD_BREAKER_OPEN_S": "2",
+        HERALD_ROUTES=json.dumps(ROUTES),
+        HERALD_BREAKER_MIN_CALLS="20",
+        HERALD_BREAKER_OPEN_S="2",
         # A message cut off mid-request at the dying gateway waits this long for it, then moves.
-        "HERALD_GATEWAY_UNSURE_WAIT_S": "3",
-    }
+        HERALD_GATEWAY_UNSURE_WAIT_S="3",
+    )
     log_dir = Path(tmp_path_factory.mktemp("logs"))
     stack = Stack(env=env, senders=2, log_dir=log_dir, metrics_base=free_port_block(20))
     api_url = f"http://127.0.0.1:{api_port}"
