@@ -1,7 +1,8 @@
 """RabbitMQ's management UI and Prometheus endpoint for `make run`: enable, then say where.
 
 Only a broker on this machine is touched, and only when a plugin is not enabled yet:
-`rabbitmq-plugins` acts on the local node, never on the one HERALD_AMQP_URL may name.
+`rabbitmq-plugins` acts on the local node, never on the one HERALD_AMQP_URL may name. With
+several nodes listed (a cluster), each node's UI and metrics are named and none is touched.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from shared.config import Settings
+from shared.config import Settings, split_amqp_urls
 
 PLUGINS = ("rabbitmq_management", "rabbitmq_prometheus")
 MANAGEMENT_PORT = 15672
@@ -27,8 +28,14 @@ def say(message: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} broker: {message}", file=sys.stderr, flush=True)
 
 
+def broker_hosts(amqp_url: str) -> list[str]:
+    """The host of every node HERALD_AMQP_URL lists, in its order."""
+    return [urlsplit(url).hostname or "127.0.0.1" for url in split_amqp_urls(amqp_url)]
+
+
 def broker_host(amqp_url: str) -> str:
-    return urlsplit(amqp_url).hostname or "127.0.0.1"
+    """The first node's host."""
+    return broker_hosts(amqp_url)[0]
 
 
 def is_loopback(host: str) -> bool:
@@ -81,6 +88,9 @@ def ensure_plugins(amqp_url: str | None = None) -> list[str]:
     missing or the node does not answer: the stack runs without the UI.
     """
     url = Settings.from_env().amqp_url if amqp_url is None else amqp_url
+    if len(split_amqp_urls(url)) > 1:
+        say("HERALD_AMQP_URL lists several nodes: enable the plugins on each node yourself")
+        return []
     if not is_local(url):
         say(f"{broker_host(url)} is not this machine: its plugins are left as they are")
         return []
@@ -108,16 +118,19 @@ def ensure_plugins(amqp_url: str | None = None) -> list[str]:
 
 
 def describe(amqp_url: str) -> list[str]:
-    """Lines for `make run`: the management UI, how to log in, the broker's metrics."""
-    parts = urlsplit(amqp_url)
-    host = broker_host(amqp_url)
+    """Lines for `make run`: each node's management UI and metrics, and how to log in."""
+    parts = urlsplit(split_amqp_urls(amqp_url)[0])
     user = unquote(parts.username or "guest")
     if user == "guest":
         login = "guest/guest, from loopback only"
     else:
         # The password stays in HERALD_AMQP_URL: these lines go to terminals and logs.
         login = f"{user} with the password in HERALD_AMQP_URL, given the management tag"
-    return [
-        f"  broker   http://{host}:{MANAGEMENT_PORT}/ (RabbitMQ management; log in as {login})",
-        f"           http://{host}:{PROMETHEUS_PORT}/metrics (rabbitmq)",
-    ]
+    lines = []
+    for i, host in enumerate(broker_hosts(amqp_url)):
+        lead = "  broker   " if i == 0 else "           "
+        lines += [
+            f"{lead}http://{host}:{MANAGEMENT_PORT}/ (RabbitMQ management; log in as {login})",
+            f"           http://{host}:{PROMETHEUS_PORT}/metrics (rabbitmq)",
+        ]
+    return lines

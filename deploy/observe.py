@@ -20,7 +20,7 @@ from typing import Any
 import requests
 import yaml
 
-from deploy.broker_ui import PROMETHEUS_PORT, broker_host
+from deploy.broker_ui import PROMETHEUS_PORT, broker_hosts
 from deploy.stack import ROOT, Stack
 from shared.config import Settings
 
@@ -33,14 +33,17 @@ STOP_TIMEOUT_S = 30.0
 
 @dataclass(frozen=True, slots=True)
 class Targets:
-    """host:port of every /metrics to scrape; without rabbitmq, the broker's jobs are left out."""
+    """host:port of every /metrics to scrape; without rabbitmq, the broker's jobs are left out.
+
+    `rabbitmq` names every node of the cluster (one target each).
+    """
 
     api: str
     scheduler: str
     stats: str
     senders: tuple[str, ...]
     webhooks: str
-    rabbitmq: str | None = None
+    rabbitmq: tuple[str, ...] = ()
 
     def by_job(self) -> dict[str, list[str]]:
         jobs = {
@@ -51,11 +54,11 @@ class Targets:
             "herald-webhooks": [self.webhooks],
         }
         if self.rabbitmq:
-            jobs.update({name: [self.rabbitmq] for name in RABBITMQ_JOBS})
+            jobs.update({name: list(self.rabbitmq) for name in RABBITMQ_JOBS})
         return jobs
 
 
-def stack_targets(stack: Stack, api: str, rabbitmq: str | None = None) -> Targets:
+def stack_targets(stack: Stack, api: str, rabbitmq: tuple[str, ...] = ()) -> Targets:
     """A Stack's metrics, at the ports it gives its services, plus the API's and the broker's."""
     ports = stack.metrics_ports()
     return Targets(
@@ -158,7 +161,7 @@ def main() -> None:
     targets = stack_targets(
         stack,
         api=f"{settings.api_host}:{settings.api_port}",
-        rabbitmq=f"{broker_host(settings.amqp_url)}:{PROMETHEUS_PORT}",
+        rabbitmq=tuple(f"{host}:{PROMETHEUS_PORT}" for host in broker_hosts(settings.amqp_url)),
     )
     config = scrape_config(targets, args.scrape_interval)
     url = f"http://127.0.0.1:{args.port}"

@@ -62,6 +62,23 @@ def parse_public_url(url: str) -> str:
     return url.rstrip("/")
 
 
+def split_amqp_urls(spec: str) -> tuple[str, ...]:
+    """The broker nodes of HERALD_AMQP_URL: one URL, or several separated by commas.
+
+    Each must be amqp:// or amqps:// with a host; an error shows the URL without its password.
+    """
+    urls = tuple(part.strip() for part in spec.split(","))
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme not in ("amqp", "amqps") or not parts.hostname:
+            shown = url.replace(f":{parts.password}@", ":***@") if parts.password else url
+            raise ConfigError(
+                "HERALD_AMQP_URL must be amqp:// or amqps:// URLs with a host, separated by "
+                f"commas, not {shown!r}"
+            )
+    return urls
+
+
 # receipts: a gateway's credential, good for /api/v1/receipts and nothing else.
 TOKEN_SCOPES = ("read", "write", "receipts")
 
@@ -309,7 +326,7 @@ class Settings:
         delays = get("RETRY_DELAYS_MS", ",".join(map(str, defaults["retry_delays_ms"])))
         return cls(
             database_url=get("DATABASE_URL", DEFAULT_DATABASE_URL),
-            amqp_url=get("AMQP_URL", DEFAULT_AMQP_URL),
+            amqp_url=",".join(split_amqp_urls(get("AMQP_URL", DEFAULT_AMQP_URL))),
             api_tokens=parse_tokens(get("API_TOKENS", "")),
             api_host=get("API_HOST"),
             api_port=number("API_PORT", int),
@@ -370,6 +387,11 @@ class Settings:
             webhook_poll_s=number("WEBHOOK_POLL_S", float),
             webhook_retain_days=number("WEBHOOK_RETAIN_DAYS", int),
         )
+
+    @property
+    def amqp_urls(self) -> tuple[str, ...]:
+        """Each broker node's URL, in the order to try them."""
+        return split_amqp_urls(self.amqp_url)
 
     @property
     def routing(self) -> Routing:

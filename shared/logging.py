@@ -73,7 +73,7 @@ def secrets_of(settings: Settings) -> list[str]:
     found = [settings.gateway_token, settings.smtp_password, settings.signing_key]
     found.extend(settings.api_tokens)
     found.extend(gateway.token for gateway in settings.routing.gateways.values())
-    for url in (settings.database_url, settings.amqp_url):
+    for url in (settings.database_url, *settings.amqp_urls):
         password = urlsplit(url).password
         if password:
             found.append(unquote(password))

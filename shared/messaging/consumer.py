@@ -17,7 +17,7 @@ from pika.adapters.blocking_connection import BlockingChannel, BlockingConnectio
 from pika.spec import Basic, BasicProperties
 
 from shared.logging import correlation_id
-from shared.messaging.connection import CONNECTION_ERRORS, Backoff, connect
+from shared.messaging.connection import CONNECTION_ERRORS, Backoff, BrokerNodes
 from shared.messaging.envelopes import DecodeError
 from shared.messaging.publisher import ConfirmingPublisher
 from shared.messaging.topology import declare_all
@@ -98,7 +98,7 @@ class Consumer:
         tick_s: float = 0.1,
         on_session_lost: Callable[[], None] | None = None,
     ) -> None:
-        self.amqp_url = amqp_url
+        self.nodes = BrokerNodes(amqp_url)
         self.name = name
         self.queue = queue
         self.prefetch = prefetch
@@ -129,7 +129,7 @@ class Consumer:
         while not self._stop_requested:
             session: Session | None = None
             try:
-                session = Session(connect(self.amqp_url, self.name), self.retry_delays_ms)
+                session = Session(self.nodes.connect(self.name), self.retry_delays_ms)
                 session.channel.basic_qos(prefetch_count=self.prefetch)
                 session.channel.basic_consume(
                     self.queue, functools.partial(self._on_message, session)

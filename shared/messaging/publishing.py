@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from pika.adapters.blocking_connection import BlockingConnection
 
-from shared.messaging.connection import CONNECTION_ERRORS, Backoff, connect
+from shared.messaging.connection import CONNECTION_ERRORS, Backoff, BrokerNodes
 from shared.messaging.publisher import ConfirmingPublisher, PublishFailed
 from shared.messaging.topology import declare_all
 
@@ -34,10 +34,11 @@ def keep_publishing(
 ) -> None:
     """Call work(connection, publisher) until `stopping` is set; reconnect after failures."""
     backoff = Backoff()
+    nodes = BrokerNodes(amqp_url)
     while not stopping.is_set():
         connection = None
         try:
-            connection = connect(amqp_url, name)
+            connection = nodes.connect(name)
             channel = connection.channel()
             declare_all(channel, retry_delays_ms)
             publisher = ConfirmingPublisher(channel)

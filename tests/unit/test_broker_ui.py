@@ -93,3 +93,18 @@ def test_another_user_is_named_but_its_password_is_never_printed() -> None:
 
 def test_a_broker_elsewhere_is_left_alone() -> None:
     assert ensure_plugins("amqp://guest:guest@rabbitmq.example.test:5672/%2F") == []
+
+
+def test_each_node_of_a_cluster_gets_its_ui_and_metrics_lines() -> None:
+    lines = describe("amqp://herald:pw@mq-a:5672/herald,amqp://herald:pw@mq-b:5672/herald")
+
+    assert "http://mq-a:15672/" in lines[0]
+    assert lines[1] == "           http://mq-a:15692/metrics (rabbitmq)"
+    assert lines[2].startswith("           http://mq-b:15672/ (RabbitMQ management")
+    assert lines[3] == "           http://mq-b:15692/metrics (rabbitmq)"
+
+
+def test_a_cluster_is_left_alone_even_on_loopback() -> None:
+    nodes = "amqp://guest:guest@127.0.0.1:5672/%2F,amqp://guest:guest@127.0.0.1:5673/%2F"
+
+    assert ensure_plugins(nodes) == []

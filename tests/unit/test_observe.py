@@ -22,7 +22,7 @@ def targets_by_job(config: dict) -> dict[str, list[str]]:
 def test_the_targets_are_the_ports_the_stack_gives_its_services() -> None:
     stack = Stack(env={}, senders=3, metrics_base=30000)
 
-    targets = stack_targets(stack, api="127.0.0.1:8000", rabbitmq="127.0.0.1:15692")
+    targets = stack_targets(stack, api="127.0.0.1:8000", rabbitmq=("127.0.0.1:15692",))
 
     assert targets == Targets(
         api="127.0.0.1:8000",
@@ -30,13 +30,13 @@ def test_the_targets_are_the_ports_the_stack_gives_its_services() -> None:
         stats="127.0.0.1:30001",
         senders=("127.0.0.1:30010", "127.0.0.1:30011", "127.0.0.1:30012"),
         webhooks="127.0.0.1:30002",
-        rabbitmq="127.0.0.1:15692",
+        rabbitmq=("127.0.0.1:15692",),
     )
 
 
 def test_every_job_of_prometheus_yml_scrapes_loopback_with_the_rules_by_absolute_path() -> None:
     stack = Stack(env={}, senders=2, metrics_base=30000)
-    targets = stack_targets(stack, api="127.0.0.1:8000", rabbitmq="127.0.0.1:15692")
+    targets = stack_targets(stack, api="127.0.0.1:8000", rabbitmq=("127.0.0.1:15692",))
 
     config = scrape_config(targets)
 
@@ -79,3 +79,15 @@ def test_a_job_renamed_in_prometheus_yml_is_refused_not_left_unscraped(tmp_path:
 
     with pytest.raises(ValueError, match="herald-counts"):
         scrape_config(targets, source=source)
+
+
+def test_every_node_of_a_cluster_is_a_broker_target() -> None:
+    nodes = ("10.0.0.1:15692", "10.0.0.2:15692", "10.0.0.3:15692")
+    targets = Targets(
+        api="a:1", scheduler="s:2", stats="t:3", senders=("u:4",), webhooks="w:5", rabbitmq=nodes
+    )
+
+    jobs = targets.by_job()
+
+    assert jobs["rabbitmq"] == list(nodes)
+    assert jobs["rabbitmq-queues"] == list(nodes)
