@@ -22,6 +22,7 @@ from prometheus_client import (
 from sqlalchemy import Engine
 
 from services.api.auth import API_PREFIX, ApiContext, require_token
+from services.api.console import register_console
 from services.api.docs import OPENAPI_CONFIG, SECURITY_SCHEME, register_docs
 from services.api.errors import Api
 from services.api.resources import (
@@ -33,6 +34,7 @@ from services.api.resources import (
     receipts,
     stats,
     templates,
+    token,
     unsubscribe,
     webhooks,
 )
@@ -136,6 +138,7 @@ def create_app(
     app.teardown_request(forget_request_id)
     app.add_url_rule("/metrics", "metrics", metrics.serve)
     register_docs(app)
+    register_console(app)
 
     api = Api(app)
     api.spec.components.security_scheme(SECURITY_SCHEME, {"type": "http", "scheme": "bearer"})
@@ -149,4 +152,5 @@ def create_app(
     api.register_blueprint(webhooks.blp, url_prefix=f"{API_PREFIX}/webhooks")
     api.register_blueprint(stats.blp, url_prefix=API_PREFIX)
     api.register_blueprint(receipts.blp, url_prefix=f"{API_PREFIX}/receipts")
+    api.register_blueprint(token.blp, url_prefix=f"{API_PREFIX}/token")
     return app

@@ -65,6 +65,12 @@ def require_token() -> None:
         abort(403, message=f"this token has {scope} scope; this path needs {needed}")
     if request.method in WRITE_METHODS and scope not in ("write", "receipts"):
         abort(403, message="this token has read scope; writing needs a write token")
+    g.scope = scope
+
+
+def token_scope() -> str:
+    """The scope of the request's token (set once require_token has let it through)."""
+    return str(g.scope)
 
 
 def request_id() -> str:

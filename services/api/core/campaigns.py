@@ -20,9 +20,11 @@ from services.api.core.sms_forecast import (
     SmsForecast,
     forecast,
 )
+from services.api.core.stats import progress_summary
 from shared.db.queries import campaigns as queries
 from shared.db.queries import statuses
 from shared.db.queries.audience_texts import audience_texts
+from shared.db.queries.campaigns import PROGRESS_COUNTS
 from shared.db.queries.clients import attribute_key_exists
 from shared.domain.campaigns import (
     TEMPLATE_FIELDS,
@@ -289,15 +291,33 @@ def list_campaigns(
     after: int | None = None,
     status: str | None = None,
     channel: str | None = None,
+    order: str = "id",
 ) -> Page:
-    """One page of campaigns by id, optionally by status and channel."""
+    """One page of campaigns by id (or newest first), optionally by status and channel.
+
+    Each carries its progress: counters, done and percent_done, read with the page.
+    """
     with engine.connect() as conn:
-        return fetch_page(
+        page = fetch_page(
             lambda n: queries.list_campaigns(
-                conn, limit=n, after=after, status=status, channel=channel
+                conn,
+                limit=n,
+                after=after,
+                status=status,
+                channel=channel,
+                newest_first=order == "-id",
             ),
             limit,
         )
+    return Page([with_progress(row) for row in page.items], page.next_after)
+
+
+def with_progress(row: Mapping[Any, Any]) -> dict[str, Any]:
+    """A listed campaign's columns, its progress_* counters gathered under progress."""
+    prefix = "progress_"
+    campaign = {key: value for key, value in row.items() if not key.startswith(prefix)}
+    counts = {name: row[prefix + name] for name in PROGRESS_COUNTS}
+    return {**campaign, "progress": progress_summary(counts, row["status"])}
 
 
 def list_messages(

@@ -18,7 +18,7 @@ UNIQUE_VIOLATION = "23505"
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    items: list[RowMapping]
+    items: Sequence[Mapping[Any, Any]]
     next_after: int | None
 
 
@@ -96,12 +96,18 @@ def list_clients(
     after: int | None = None,
     tag: str | None = None,
     operator_code: str | None = None,
+    phone: str | None = None,
 ) -> Page:
-    """One page of clients by id, optionally with a tag and an operator code."""
+    """One page of clients by id, optionally with a tag, an operator code and a phone prefix."""
     with engine.connect() as conn:
         return fetch_page(
             lambda n: queries.list_clients(
-                conn, limit=n, after=after, tag=tag, operator_code=operator_code
+                conn,
+                limit=n,
+                after=after,
+                tag=tag,
+                operator_code=operator_code,
+                phone_prefix=phone,
             ),
             limit,
         )

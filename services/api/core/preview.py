@@ -17,7 +17,9 @@ from services.api.core import forecast
 from services.api.core.campaigns import audience_sms, check_campaign, check_segments, with_template
 from services.api.core.sms_forecast import SMS_CHANNEL
 from shared.config import Settings
-from shared.db.queries.stats import ZoneAudience, audience_by_zone
+from shared.db.queries.stats import ZoneAudience, audience_by_zone, sample_recipient
+from shared.domain.channels import rules_for
+from shared.domain.templates import client_values, render, render_html
 from shared.domain.windows import is_open
 
 LEFT_OUT_REASONS = ("no_phone", "no_email", "opted_out")
@@ -43,6 +45,7 @@ def preview_campaign(
             )
             check_segments(sms)
         zones = audience_by_zone(conn, values)
+        sample = sample_recipient(conn, values)
     window = window_of(values)
     limits = settings.channel_limits.get(values["channel"])
     ceiling = limits.per_second if limits else None
@@ -61,6 +64,7 @@ def preview_campaign(
         "in_window_now": sum(z.recipients for z in zones if in_window(z, window, now)),
         "left_out": {"total": sum(left_out.values()), **left_out},
         "forecast": estimate,
+        "sample": rendered_for(values, sample) if sample is not None else None,
         **({"sms": sms.as_json()} if sms is not None else {}),
     }
 
@@ -75,3 +79,23 @@ def in_window(zone: ZoneAudience, window: forecast.Window | None, now: dt.dateti
     if window is None:
         return True
     return is_open(window[0], window[1], now.astimezone(ZoneInfo(zone.timezone)).time())
+
+
+def rendered_for(values: Mapping[str, Any], client: Mapping[Any, Any]) -> dict[str, Any]:
+    """The campaign's contents as this client would get them."""
+    fields = client_values(
+        client["attributes"],
+        client["phone"],
+        client["email"],
+        client["operator_code"],
+        client["timezone"],
+    )
+    html = values.get("html")
+    subject = values.get("subject")
+    return {
+        "client_id": client["id"],
+        "address": client[rules_for(values["channel"]).address_field],
+        "text": render(values["text"], fields),
+        "subject": render(subject, fields) if subject else None,
+        "html": render_html(html, fields) if html else None,
+    }

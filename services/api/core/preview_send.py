@@ -5,13 +5,15 @@ No message row, no counter; the delivery itself is injected, so no channel libra
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import Engine, RowMapping
+from sqlalchemy import Connection, Engine, RowMapping
 
+from services.api.core.campaigns import check_campaign, with_template
 from shared.db.queries import recipients as queries
 from shared.db.queries.campaigns import get_campaign
 from shared.domain.emails import is_single_address
@@ -36,15 +38,39 @@ def send_preview(
         campaign = get_campaign(conn, campaign_id)
         if campaign is None:
             raise NotFound(f"campaign {campaign_id} does not exist")
-        channel = campaign["channel"]
-        address = normalised_address(channel, address)
-        client = (
-            queries.client_by_email(conn, address)
-            if channel == "email"
-            else queries.client_by_phone(conn, address)
+        address, client = addressee(conn, campaign["channel"], address)
+    return deliver_preview(campaign, address, client, deliver)
+
+
+def send_draft_preview(
+    engine: Engine, values: Mapping[str, Any], address: str, deliver: Deliver
+) -> dict[str, Any]:
+    """The same for a campaign not stored yet (column names), checked as on create."""
+    with engine.connect() as conn:
+        values = with_template(
+            conn, {"starts_at": dt.datetime.now(dt.UTC), **values}, values["channel"]
         )
+        check_campaign(conn, values)
+        address, client = addressee(conn, values["channel"], address)
+    return deliver_preview(values, address, client, deliver)
+
+
+def addressee(conn: Connection, channel: str, address: str) -> tuple[str, RowMapping | None]:
+    """The normalised address and the client who has it, if any."""
+    address = normalised_address(channel, address)
+    client = (
+        queries.client_by_email(conn, address)
+        if channel == "email"
+        else queries.client_by_phone(conn, address)
+    )
+    return address, client
+
+
+def deliver_preview(
+    campaign: Mapping[Any, Any], address: str, client: RowMapping | None, deliver: Deliver
+) -> dict[str, Any]:
     item = preview_item(campaign, address, client)
-    result = deliver(channel, item)
+    result = deliver(campaign["channel"], item)
     return {
         "kind": result.kind,
         "error": result.error,
@@ -69,7 +95,9 @@ def normalised_address(channel: str, address: str) -> str:
         raise InvalidInput("the address is not valid", {"address": [str(exc)]}) from exc
 
 
-def preview_item(campaign: RowMapping, address: str, client: RowMapping | None) -> DeliveryItem:
+def preview_item(
+    campaign: Mapping[Any, Any], address: str, client: RowMapping | None
+) -> DeliveryItem:
     values: dict[str, object] = {}
     if client is not None:
         values = client_values(
@@ -86,7 +114,7 @@ def preview_item(campaign: RowMapping, address: str, client: RowMapping | None) 
         text=render(campaign["text"], values),
         attempt=1,
         deadline=time.time() + PREVIEW_DEADLINE_S,
-        subject=render(campaign["subject"], values) if campaign["subject"] else None,
-        html=render_html(campaign["html"], values) if is_email and campaign["html"] else None,
+        subject=render(campaign["subject"], values) if campaign.get("subject") else None,
+        html=render_html(campaign["html"], values) if is_email and campaign.get("html") else None,
         client_id=client["id"] if client is not None and is_email else None,
     )

@@ -75,22 +75,14 @@ def figures(progress: RowMapping, recent: int) -> dict[str, Any]:
     and undelivered included; `awaiting_receipt` those still stored as sent.
     """
     counts = {name: progress[name] for name in PROGRESS_COUNTS}
-    total = progress["total"]
-    done = sum(progress[str(status)] for status in FINAL_MESSAGE_STATUSES)
-    if total:
-        percent = round(min(done / total, 1.0) * 100, 2)
-    else:
-        percent = 100.0 if progress["status"] == CampaignStatus.COMPLETED else 0.0
+    summary = progress_summary(counts, progress["status"])
     rate = recent / RATE_WINDOW_S
     remaining = sum(progress[str(status)] for status in OPEN_MESSAGE_STATUSES)
     eta = 0.0 if remaining == 0 else (round(remaining / rate, 1) if rate > 0 else None)
     return {
         "campaign_id": progress["campaign_id"],
         "status": progress["status"],
-        **counts,
-        **delivery_figures(counts),
-        "done": done,
-        "percent_done": percent,
+        **summary,
         "rate_per_s": round(rate, 3),
         "eta_s": eta,
         "left_out": {
@@ -98,6 +90,17 @@ def figures(progress: RowMapping, recent: int) -> dict[str, Any]:
             "opted_out": progress["left_out_opted_out"],
         },
     }
+
+
+def progress_summary(counts: dict[str, int], status: str) -> dict[str, Any]:
+    """Counts by status with the delivery figures, done and percent_done."""
+    total = counts["total"]
+    done = sum(counts[str(final)] for final in FINAL_MESSAGE_STATUSES)
+    if total:
+        percent = round(min(done / total, 1.0) * 100, 2)
+    else:
+        percent = 100.0 if status == CampaignStatus.COMPLETED else 0.0
+    return {**counts, **delivery_figures(counts), "done": done, "percent_done": percent}
 
 
 def recent_counts(conn: Connection, rows: list[RowMapping]) -> dict[int, int]:

@@ -1,4 +1,4 @@
-"""/campaigns/{id}/test: send one preview of a campaign's message through its channel, now.
+"""/campaigns/{id}/test and /campaigns/preview/test: one preview of a campaign's message, now.
 
 The messenger is the sender's own, built for the request: the preview goes out as mail would.
 """
@@ -15,7 +15,11 @@ from flask.views import MethodView
 from services.api.auth import context
 from services.api.core import preview_send as core
 from services.api.errors import Blueprint
-from services.api.schemas.preview_send import TestSendResultSchema, TestSendSchema
+from services.api.schemas.preview_send import (
+    DraftTestSendSchema,
+    TestSendResultSchema,
+    TestSendSchema,
+)
 from shared.channels.registry import build_registry
 from shared.config import Settings
 from shared.domain.outcomes import DeliveryResult
@@ -35,6 +39,20 @@ class CampaignTestSend(MethodView):
         deps = context()
         deliver = deliverer(deps.settings)
         return core.send_preview(deps.engine, campaign_id, body["address"], deliver)
+
+
+@blp.route("/preview/test")
+class DraftTestSend(MethodView):
+    @blp.arguments(DraftTestSendSchema)
+    @blp.response(200, TestSendResultSchema)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Send one preview of a campaign not stored yet (the body of POST /campaigns)
+
+        The campaign is checked as on create; nothing is stored.
+        """
+        deps = context()
+        address = body.pop("test_address")
+        return core.send_draft_preview(deps.engine, body, address, deliverer(deps.settings))
 
 
 def deliverer(settings: Settings) -> core.Deliver:

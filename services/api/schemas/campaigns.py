@@ -161,10 +161,26 @@ class CampaignPatchSchema(CampaignSchema):
 class CampaignQueryArgsSchema(PageArgsSchema):
     status = Text(validate=validate.OneOf(list(CampaignStatus)))
     channel = Text(validate=KnownChannel())
+    order = Text(
+        load_default="id",
+        validate=validate.OneOf(["id", "-id"]),
+        metadata={
+            "description": "id: oldest first; -id: newest first (then ?after= is the last id "
+            "seen and the next page holds smaller ids)."
+        },
+    )
+
+
+class ListedCampaignSchema(CampaignSchema):
+    progress = fields.Nested(
+        "CountsProgressSchema",
+        dump_only=True,
+        metadata={"description": "Counters by status, done and percent_done."},
+    )
 
 
 class CampaignPageSchema(PageSchema):
-    items = fields.List(fields.Nested(CampaignSchema))
+    items = fields.List(fields.Nested(ListedCampaignSchema))
 
 
 class StatsLeftOutSchema(Schema):
@@ -204,6 +220,34 @@ class CountsSchema(DeliverySchema):
     failed = fields.Integer()
     expired = fields.Integer()
     cancelled = fields.Integer()
+
+
+class CountsProgressSchema(CountsSchema):
+    done = fields.Integer(metadata={"description": "Messages in a final status."})
+    percent_done = fields.Float(metadata={"description": "done / total * 100."})
+
+
+class TimelineArgsSchema(StrictSchema):
+    bucket_s = fields.Integer(
+        validate=validate.Range(min=1, max=86400),
+        metadata={"description": "Bucket width in seconds; chosen for the campaign if left out."},
+    )
+    since = fields.AwareDateTime(
+        metadata={"description": "Only the bucket holding this time and the later ones."}
+    )
+
+
+class TimelinePointSchema(Schema):
+    at = fields.AwareDateTime(metadata={"description": "The bucket's start (UTC)."})
+    sent = fields.Integer(metadata={"description": "Messages the gateway took in the bucket."})
+
+
+class TimelineSchema(Schema):
+    bucket_s = fields.Integer()
+    points = fields.List(
+        fields.Nested(TimelinePointSchema),
+        metadata={"description": "Oldest first; buckets without a send are left out."},
+    )
 
 
 class GatewayStatsSchema(Schema):
@@ -308,6 +352,14 @@ class SmsForecastSchema(Schema):
     )
 
 
+class SampleSchema(Schema):
+    client_id = fields.Integer()
+    address = fields.String(metadata={"description": "Where this client's message would go."})
+    text = fields.String(metadata={"description": "The text rendered with this client's fields."})
+    subject = fields.String(allow_none=True)
+    html = fields.String(allow_none=True, metadata={"description": "Values HTML-escaped."})
+
+
 class PreviewSchema(Schema):
     matched = fields.Integer(metadata={"description": "Clients the filter matches."})
     recipients = fields.Integer(metadata={"description": "Those who would get a message."})
@@ -316,6 +368,11 @@ class PreviewSchema(Schema):
     )
     left_out = fields.Nested(LeftOutSchema)
     forecast = fields.Nested(ForecastSchema)
+    sample = fields.Nested(
+        SampleSchema,
+        allow_none=True,
+        metadata={"description": "The first recipient (by id) and the text they would get."},
+    )
     sms = fields.Nested(
         SmsForecastSchema,
         metadata={"description": "Channel http only: segments over the audience and their cost."},

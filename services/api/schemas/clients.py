@@ -20,6 +20,9 @@ from shared.domain.phones import InvalidPhone, parse_phone
 
 OPERATOR_CODE = validate.Regexp(r"^[0-9]{1,8}$", error="must be 1 to 8 digits")
 TAG = validate.Length(min=1, max=64)
+PHONE_PREFIX = validate.Regexp(
+    r"^\+?[0-9][0-9 ()-]{0,30}$", error="must be digits of a phone, country code first"
+)
 
 
 class ClientSchema(StrictSchema):
@@ -85,6 +88,20 @@ class ClientPatchSchema(ClientSchema):
 class ClientQueryArgsSchema(PageArgsSchema):
     tag = Text(validate=TAG, metadata={"description": "Only clients with this tag."})
     operator_code = Text(validate=OPERATOR_CODE, metadata={"description": "Only this code."})
+    phone = Text(
+        validate=PHONE_PREFIX,
+        metadata={
+            "description": "Only phones starting with these digits (country code first; "
+            "'+', spaces, dashes and brackets are ignored).",
+            "example": "+7 912",
+        },
+    )
+
+    @post_load
+    def phone_digits(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        if "phone" in data:
+            data["phone"] = "+" + "".join(ch for ch in data["phone"] if ch.isdigit())
+        return data
 
 
 class ClientPageSchema(PageSchema):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from services.api.schemas.campaigns import CampaignSchema
 from services.api.schemas.common import StrictSchema, Text
 
 
@@ -15,6 +16,17 @@ class TestSendSchema(StrictSchema):
             "description": "An e-mail address for an email campaign, a phone for an http one.",
             "example": "ann@example.com",
         },
+    )
+
+
+class DraftTestSendSchema(CampaignSchema):
+    """A campaign body as for POST /campaigns, and where to send its one preview."""
+
+    test_address = Text(
+        required=True,
+        load_only=True,
+        validate=validate.Length(min=1, max=320),
+        metadata={"description": "An e-mail address for an email campaign, a phone otherwise."},
     )
 
 

@@ -61,11 +61,27 @@ def list_campaigns(
     after: int | None = None,
     status: str | None = None,
     channel: str | None = None,
+    newest_first: bool = False,
 ) -> list[RowMapping]:
-    """One keyset page ordered by id."""
-    stmt = select(Campaign.__table__).order_by(Campaign.id).limit(limit)
+    """One keyset page ordered by id (descending when newest_first), each with its counters.
+
+    `after` is the last id of the previous page in that order. The counters come from
+    campaign_progress by primary key, so a page costs the same with 10 or 10,000 campaigns.
+    """
+    progress = CampaignProgress.__table__.c
+    counters = [
+        func.coalesce(progress[name], 0).label(f"progress_{name}") for name in PROGRESS_COUNTS
+    ]
+    order = Campaign.id.desc() if newest_first else Campaign.id
+    stmt = (
+        select(*Campaign.__table__.c, *counters)
+        .select_from(Campaign)
+        .outerjoin(CampaignProgress, CampaignProgress.campaign_id == Campaign.id)
+        .order_by(order)
+        .limit(limit)
+    )
     if after is not None:
-        stmt = stmt.where(Campaign.id > after)
+        stmt = stmt.where(Campaign.id < after if newest_first else Campaign.id > after)
     if status is not None:
         stmt = stmt.where(Campaign.status == status)
     if channel is not None:

@@ -58,9 +58,16 @@ def list_clients(
     after: int | None = None,
     tag: str | None = None,
     operator_code: str | None = None,
+    phone_prefix: str | None = None,
 ) -> list[RowMapping]:
-    """One keyset page ordered by id; `tags @>` lets the GIN index answer the tag filter."""
+    """One keyset page ordered by id; `tags @>` lets the GIN index answer the tag filter.
+
+    `phone_prefix` (E.164 digits with '+') is a range on the phone's unique index: ':' sorts
+    right after '9', so [prefix, prefix + ':') holds exactly the phones that start with it.
+    """
     stmt = select(Client.__table__).order_by(Client.id).limit(limit)
+    if phone_prefix is not None:
+        stmt = stmt.where(Client.phone >= phone_prefix, Client.phone < phone_prefix + ":")
     if after is not None:
         stmt = stmt.where(Client.id > after)
     if tag is not None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, text
+from sqlalchemy import Connection, Row, RowMapping, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import BigInteger, Text
 
@@ -42,6 +43,33 @@ AUDIENCE_BY_ZONE = text(
 ).bindparams(bindparam("tags", type_=ARRAY(Text)), bindparam("codes", type_=ARRAY(Text)))
 
 
+# One recipient the campaign would reach, the lowest id: what a preview renders the text for.
+SAMPLE_RECIPIENT = text(
+    f"""
+    SELECT c.*
+      FROM client c
+     WHERE {matches_filter(":tags", ":codes")}
+       AND {HAS_ADDRESS} AND NOT {opted_out(":channel")}
+     ORDER BY c.id
+     LIMIT 1
+    """
+).bindparams(bindparam("tags", type_=ARRAY(Text)), bindparam("codes", type_=ARRAY(Text)))
+
+
+# Sends per bucket over ix_message_campaign_id_sent_at, from a bucket's start on.
+SENT_PER_BUCKET = text(
+    """
+    SELECT (floor(extract(epoch FROM sent_at) / :width) * :width)::bigint AS bucket,
+           count(*) AS sent
+      FROM message
+     WHERE campaign_id = :campaign_id
+       AND sent_at >= coalesce(CAST(:since AS timestamptz), '-infinity')
+     GROUP BY 1
+     ORDER BY 1
+    """
+)
+
+
 @dataclass(frozen=True, slots=True)
 class ZoneAudience:
     """Clients of one time zone that a campaign's filter matches."""
@@ -65,15 +93,30 @@ def recent_sent(conn: Connection, campaign_ids: Sequence[int], seconds: float) -
     return {row.id: row.n for row in rows}
 
 
+def audience_params(campaign: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters of the audience statements for a campaign (column names)."""
+    return {
+        "channel": campaign["channel"],
+        "address_field": rules_for(campaign["channel"]).address_field,
+        "tags": list(campaign.get("filter_tags") or []),
+        "codes": list(campaign.get("filter_operator_codes") or []),
+    }
+
+
 def audience_by_zone(conn: Connection, campaign: Mapping[str, Any]) -> list[ZoneAudience]:
     """Who a campaign (column names: channel, filter_tags, filter_operator_codes) would reach."""
-    rows = conn.execute(
-        AUDIENCE_BY_ZONE,
-        {
-            "channel": campaign["channel"],
-            "address_field": rules_for(campaign["channel"]).address_field,
-            "tags": list(campaign.get("filter_tags") or []),
-            "codes": list(campaign.get("filter_operator_codes") or []),
-        },
-    )
+    rows = conn.execute(AUDIENCE_BY_ZONE, audience_params(campaign))
     return [ZoneAudience(**row) for row in rows.mappings()]
+
+
+def sample_recipient(conn: Connection, campaign: Mapping[str, Any]) -> RowMapping | None:
+    """The first client (by id) the campaign would send to; None when it reaches nobody."""
+    return conn.execute(SAMPLE_RECIPIENT, audience_params(campaign)).mappings().first()
+
+
+def sent_per_bucket(
+    conn: Connection, campaign_id: int, width_s: int, since: dt.datetime | None
+) -> list[Row[Any]]:
+    """(bucket: epoch seconds, sent) of a campaign's sends, buckets `width_s` wide."""
+    params = {"campaign_id": campaign_id, "width": width_s, "since": since}
+    return list(conn.execute(SENT_PER_BUCKET, params))
