@@ -51,6 +51,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         elif layer == "faults":
             item.add_marker(pytest.mark.e2e)
             item.add_marker(pytest.mark.slow)
+        elif layer == "browser":
+            item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.slow)
 
 
 def random_suffix() -> str:
