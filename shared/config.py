@@ -221,6 +221,10 @@ class Settings:
     breaker_failure_ratio: float = 0.9
     breaker_min_calls: int = 200
     breaker_open_s: float = 5.0
+    # Each sender tells stats its breakers' states this often; the API lists the senders
+    # heard from within the stale bound as live.
+    sender_health_s: float = 5.0
+    sender_health_stale_s: float = 30.0
     # Per-channel ceilings shared by all running campaigns, from "http=500,email=50" per
     # second (HERALD_CHANNEL_RATE_LIMITS) and "email=2000/86400" per rolling window
     # (HERALD_CHANNEL_WINDOW_LIMITS, count/seconds).
@@ -323,6 +327,14 @@ class Settings:
                 raise ConfigError(f"HERALD_{name} must be an integer above zero, not {value!r}")
             return int(value)
 
+        def positive_seconds(name: str) -> float:
+            value = number(name, float)
+            if not value > 0:
+                raise ConfigError(
+                    f"HERALD_{name} must be a number of seconds above zero, not {value!r}"
+                )
+            return float(value)
+
         delays = get("RETRY_DELAYS_MS", ",".join(map(str, defaults["retry_delays_ms"])))
         return cls(
             database_url=get("DATABASE_URL", DEFAULT_DATABASE_URL),
@@ -364,6 +376,8 @@ class Settings:
             breaker_failure_ratio=number("BREAKER_FAILURE_RATIO", float),
             breaker_min_calls=number("BREAKER_MIN_CALLS", int),
             breaker_open_s=number("BREAKER_OPEN_S", float),
+            sender_health_s=positive_seconds("SENDER_HEALTH_S"),
+            sender_health_stale_s=positive_seconds("SENDER_HEALTH_STALE_S"),
             channel_limits=channel_limits(),
             smtp_host=get("SMTP_HOST"),
             smtp_port=number("SMTP_PORT", int),

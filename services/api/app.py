@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 
 from services.api.auth import API_PREFIX, ApiContext, require_token
 from services.api.console import register_console
+from services.api.core.operations import dead_letters_of
 from services.api.docs import OPENAPI_CONFIG, SECURITY_SCHEME, register_docs
 from services.api.errors import Api
 from services.api.resources import (
@@ -30,6 +31,7 @@ from services.api.resources import (
     clients,
     health,
     notifications,
+    operations,
     preview_send,
     receipts,
     stats,
@@ -126,6 +128,7 @@ def create_app(
     app = Flask("herald.api")
     app.config.update(OPENAPI_CONFIG, MAX_CONTENT_LENGTH=settings.max_request_bytes)
     app.extensions["herald"] = ApiContext(settings, engine, broker_ready or (lambda: True))
+    app.extensions[operations.DEAD_LETTERS] = dead_letters_of(settings)
 
     metrics = Metrics()
     metrics.registry.register(OutboxBacklog(engine))
@@ -153,4 +156,5 @@ def create_app(
     api.register_blueprint(stats.blp, url_prefix=API_PREFIX)
     api.register_blueprint(receipts.blp, url_prefix=f"{API_PREFIX}/receipts")
     api.register_blueprint(token.blp, url_prefix=f"{API_PREFIX}/token")
+    api.register_blueprint(operations.blp, url_prefix=f"{API_PREFIX}/operations")
     return app

@@ -23,6 +23,7 @@ from types import FrameType
 from services.sender.breaker import ChannelBreaker, breaker_policy
 from services.sender.control import ControlQueue, HeldCampaigns
 from services.sender.dispatcher import Dispatcher
+from services.sender.health import HealthReporter
 from services.sender.worker import RetryPolicy, Worker
 from shared import metrics
 from shared.channels.registry import build_registry
@@ -71,10 +72,15 @@ def build_pairs(
     pairs: Pairs = []
     for index, channel in enumerate(dispatchers):
         control = ControlQueue(held, tell_gateways) if index == 0 else None
+        health = HealthReporter(dispatchers, settings.sender_health_s) if index == 0 else None
         # Delivered items without a confirmed outcome are what a broker restart can make
         # another sender send again: no more of them than deliveries in flight.
         worker = Worker(
-            dispatchers, policy, control=control, max_unreported=settings.sender_concurrency
+            dispatchers,
+            policy,
+            control=control,
+            max_unreported=settings.sender_concurrency,
+            health=health,
         )
         pairs.append((build_consumer(settings, channel, worker, CAMPAIGN), worker))
         priority = Worker(

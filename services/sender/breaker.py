@@ -41,6 +41,11 @@ class ChannelBreaker:
         self._opened = metrics.SENDER_CIRCUIT_OPENED.labels(channel)
         self._is_open.set(0)
 
+    @property
+    def state(self) -> str:
+        """closed, open or half-open (read from any thread: one attribute, no lock needed)."""
+        return str(self._breaker.state)
+
     def allow(self) -> int | None:
         """A permit for one delivery, or None: do not call the channel now."""
         return self._breaker.allow(self._clock())

@@ -224,6 +224,17 @@ class Dispatcher:
 
         self._loop.call_soon_threadsafe(apply)
 
+    def breaker_states(self) -> tuple[dict[str, str], dict[str, str]]:
+        """(the channel's breaker, each gateway's breaker) as states; safe from any thread.
+
+        A messenger that routes between gateways breaks per gateway, and its channel-wide
+        breaker stands aside (it is not reported then).
+        """
+        gateway_states = getattr(self._messenger, "gateway_states", None)
+        gateways = gateway_states() if gateway_states is not None else {}
+        circuits = {self.channel: self._breaker.state} if self._uses_breaker else {}
+        return circuits, gateways
+
     def close(self) -> None:
         """Finish what was dispatched, then release the messengers and stop the loop."""
         asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result()

@@ -27,6 +27,7 @@ from typing import Any
 
 from services.sender.control import ControlQueue
 from services.sender.dispatcher import BatchProgress, Dispatcher, Results
+from services.sender.health import HealthReporter
 from services.sender.kept import KeptResults
 from shared import metrics
 from shared.domain.deliveries import NOTIFICATION
@@ -168,8 +169,10 @@ class Worker:
         control: ControlQueue | None = None,
         kept: KeptResults | None = None,
         max_unreported: int = 0,
+        health: HealthReporter | None = None,
     ) -> None:
         self._dispatchers = dispatchers
+        self._health = health
         self._policy = policy
         self._clock = clock
         self._control = control
@@ -226,6 +229,8 @@ class Worker:
         """Between deliveries: listen for control events, publish partial results, drain."""
         if self._control is not None:
             self._control.ensure_attached(session)
+        if self._health is not None:
+            self._health.on_tick(session)
         now = time.monotonic()
         if now - self._last_partial >= PARTIAL_EVERY_S:
             self._last_partial = now

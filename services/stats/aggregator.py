@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from shared.db.queries.recipients import opt_out_clients
+from shared.db.queries.sender_health import record_sender_health
 from shared.db.queries.statuses import (
     apply_early_receipts,
     apply_notification_outcomes,
@@ -28,9 +29,21 @@ from shared.domain.deliveries import CAMPAIGN, NOTIFICATION
 from shared.domain.gateway_delivery import DeliveryShares
 from shared.domain.receipts import Receipt
 from shared.messaging.consumer import Delivery, Session
-from shared.messaging.envelopes import GatewayDelivery, Outcome, OutcomeBatch, ReceiptBatch
+from shared.messaging.envelopes import (
+    DecodeError,
+    GatewayDelivery,
+    Outcome,
+    OutcomeBatch,
+    ReceiptBatch,
+    SenderHealth,
+)
 from shared.messaging.publisher import PublishFailed
-from shared.messaging.topology import CAMPAIGNS_EXCHANGE, GATEWAY_DELIVERY_KEY, RECEIPT_KEY_PREFIX
+from shared.messaging.topology import (
+    CAMPAIGNS_EXCHANGE,
+    GATEWAY_DELIVERY_KEY,
+    RECEIPT_KEY_PREFIX,
+    SENDER_HEALTH_KEY,
+)
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +107,9 @@ class Aggregator:
 
     def on_delivery(self, delivery: Delivery, session: Session) -> None:
         batch: OutcomeBatch | ReceiptBatch
+        if delivery.routing_key == SENDER_HEALTH_KEY:
+            self.record_health(delivery, session)
+            return
         if delivery.routing_key.startswith(RECEIPT_KEY_PREFIX):
             batch = ReceiptBatch.decode(delivery.body)
         else:
@@ -103,6 +119,19 @@ class Aggregator:
         self.pending.append((delivery, batch))
         if len(self.pending) >= self.flush_max:
             self.flush(session)
+
+    def record_health(self, delivery: Delivery, session: Session) -> None:
+        """Keep a sender's breaker states. A snapshot is soon replaced by the next, so one
+        that cannot be read or stored is dropped, never retried."""
+        try:
+            health = SenderHealth.decode(delivery.body)
+            with self.engine.begin() as conn:
+                record_sender_health(conn, health.instance, health.circuits, health.gateways)
+        except DecodeError as exc:
+            log.warning("a sender.health message was not understood: %s", exc)
+        except SQLAlchemyError as exc:
+            log.warning("sender breaker states not stored: %s", exc)
+        session.channel.basic_ack(delivery.delivery_tag)
 
     def on_tick(self, session: Session) -> None:
         if self.pending and time.monotonic() - self.oldest >= self.flush_s:

@@ -97,6 +97,10 @@ class GatewayHealth:
         self._open_gauge.set(0)
         self._low_gauge.set(0)
 
+    @property
+    def state(self) -> str:
+        return str(self._breaker.state)
+
     def allow(self) -> int | None:
         return self._breaker.allow(self._clock())
 
@@ -179,6 +183,10 @@ class GatewayRouter:
     @property
     def gateway_names(self) -> tuple[str, ...]:
         return tuple(self._health)
+
+    def gateway_states(self) -> dict[str, str]:
+        """Each gateway's breaker state; a snapshot readable from any thread."""
+        return {name: health.state for name, health in self._health.items()}
 
     def set_low_delivery(self, gateway: str, is_low: bool, share: float | None = None) -> None:
         """Receipts say a gateway delivers too little (or enough again); unknown names: none."""

@@ -332,6 +332,17 @@ class EarlyReceipt(Base):
     __table_args__ = (Index("ix_early_receipt_received_at", "received_at"),)
 
 
+class SenderHealth(Base):
+    """The newest breaker states a sender reported (stats writes, the API reads)."""
+
+    __tablename__ = "sender_health"
+
+    instance: Mapped[str] = mapped_column(String(200), primary_key=True)
+    circuits: Mapped[dict[str, str]] = mapped_column(JSONB, server_default=sql("'{}'"))
+    gateways: Mapped[dict[str, str]] = mapped_column(JSONB, server_default=sql("'{}'"))
+    seen_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+
+
 class Webhook(Base):
     """A subscription: events of the listed types are POSTed, signed with its secret."""
 

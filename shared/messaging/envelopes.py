@@ -269,3 +269,42 @@ class GatewayDelivery:
             if _field(verdict, "low", bool):
                 low.add(name)
         return cls(shares, frozenset(low))
+
+
+@dataclass(frozen=True, slots=True)
+class SenderHealth:
+    """One sender's breakers: each channel's and each gateway's state (closed, open, half-open)."""
+
+    instance: str
+    circuits: dict[str, str]
+    gateways: dict[str, str]
+
+    def encode(self) -> bytes:
+        return json.dumps(
+            {
+                "v": VERSION,
+                "instance": self.instance,
+                "circuits": self.circuits,
+                "gateways": self.gateways,
+            }
+        ).encode()
+
+    @classmethod
+    def decode(cls, body: bytes) -> SenderHealth:
+        data = _load(body)
+        instance = _field(data, "instance", str)
+        if not instance or len(instance) > MAX_INSTANCE_CHARS:
+            raise DecodeError(f"instance must be 1 to {MAX_INSTANCE_CHARS} characters")
+        return cls(instance, _states(data, "circuits"), _states(data, "gateways"))
+
+
+MAX_INSTANCE_CHARS = 200
+BREAKER_STATES = frozenset({"closed", "open", "half-open"})
+
+
+def _states(data: dict[str, Any], name: str) -> dict[str, str]:
+    states = _field(data, name, dict)
+    for key, state in states.items():
+        if state not in BREAKER_STATES:
+            raise DecodeError(f"{name}[{key!r}] is {state!r}, not a breaker state")
+    return dict(states)

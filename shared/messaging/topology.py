@@ -28,6 +28,8 @@ RECEIPT_KEY_PREFIX = "receipt."
 RECEIPT_HTTP_KEY = RECEIPT_KEY_PREFIX + "http"
 RECEIPT_EMAIL_KEY = RECEIPT_KEY_PREFIX + "email"
 DEAD_QUEUE = "deliver.dead"
+# Each sender's breaker states, every few seconds, on the outcomes exchange: stats keeps them.
+SENDER_HEALTH_KEY = "sender.health"
 
 
 def lane_key(channel: str, kind: str = CAMPAIGN) -> str:
