@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml sdk/python/pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST := $(PY) -m pytest
 
-.PHONY: tools install run observe demo test unit integration e2e faults slow bench bench-million bench-email bench-notifications bench-receipts lint fmt migrate services up down clean
+.PHONY: tools install run observe demo test unit integration e2e faults browser screenshots slow bench bench-million bench-email bench-notifications bench-receipts lint fmt migrate services up down clean
 
 install: $(STAMP)
 
@@ -29,7 +29,7 @@ observe: install tools
 demo: install
 	$(PY) -m bench.demo
 
-test: install lint unit integration e2e faults
+test: install lint unit integration e2e faults browser
 
 unit: install
 	$(PYTEST) -m unit tests/unit
@@ -43,6 +43,15 @@ e2e: install tools
 # Fault injection: kills, broker and database restarts, a flaky gateway (own RabbitMQ and PostgreSQL).
 faults: install
 	$(PYTEST) -m e2e tests/faults
+
+# The console in Debian's Chromium, driven by Playwright (own database and vhost).
+browser: install
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	$(PYTEST) -m browser tests/browser
+
+# Screenshots of the console's main pages for the README.
+screenshots: install
+	HERALD_CONSOLE_SCREENSHOTS=docs/console $(PYTEST) -m browser tests/browser
 
 # promtool and prometheus (Debian's): the alert, dashboard and scrape tests run them.
 tools:

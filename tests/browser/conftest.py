@@ -69,6 +69,10 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         "HERALD_RETRY_DELAYS_MS": "1000,2000",
         "HERALD_GATEWAY_URL": gateway.url,
         "HERALD_GATEWAY_TOKEN": GATEWAY_TOKEN,
+        # A breaker that opens after a few failures and is heard of within a second.
+        "HERALD_BREAKER_MIN_CALLS": "20",
+        "HERALD_BREAKER_OPEN_S": "2",
+        "HERALD_SENDER_HEALTH_S": "1",
     }
     log_dir = Path(tmp_path_factory.mktemp("logs"))
     stack = Stack(env=env, senders=1, log_dir=log_dir, metrics_base=free_port_block(16))

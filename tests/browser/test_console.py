@@ -103,6 +103,15 @@ def test_create_with_a_live_preview_then_watch_it_complete(page: Page, console: 
     expect(preview.locator("[data-preview=left-out] dd")).to_contain_text("20 opted out")
     expect(preview.locator("#sample pre")).to_have_text("Hi Ann0, spring is here")
     expect(preview.locator("[data-preview=finish] dd")).to_contain_text("at")
+    expect(preview.locator("[data-preview=sms] dd")).to_have_text(
+        "100 segments (100 GSM-7, 0 UCS-2)"
+    )
+    # E-mail fields show for the e-mail channel only.
+    expect(page.locator("#f-subject")).to_be_hidden()
+    page.select_option("#f-channel", "email")
+    expect(page.locator("#f-subject")).to_be_visible()
+    page.select_option("#f-channel", "http")
+    expect(page.locator("#f-subject")).to_be_hidden()
     screenshot(page, "create")
     # A test send to one address goes out now and stores nothing.
     page.fill("#test-address", phones[1])
@@ -266,13 +275,26 @@ def test_hostile_names_show_as_the_characters_they_are(page: Page, console: Cons
     # The page fixture fails the test on any dialog (an alert() that ran) or page error.
 
 
-def test_operations_at_a_glance(page: Page, console: Console) -> None:
+def test_operations_at_a_glance_and_a_breaker_that_opens(page: Page, console: Console) -> None:
     sign_in(page, console)
     page.click("#nav a[data-nav=operations]")
     expect(page.locator("#tiles #breaker .value")).to_have_text("closed", timeout=15_000)
-    expect(page.locator("#tiles #dead-letters .value")).to_have_text("0")
+    # Permanent failures of the other tests are parked batches: the tile shows the broker's count.
+    parked = console.api.request("GET", "/operations")["dead_letters"]
+    assert isinstance(parked, int)
+    expect(page.locator("#tiles #dead-letters .value")).to_have_text(f"{parked:,}")
     expect(page.locator("#senders tbody tr")).to_have_count(1)
     expect(page.locator("#links a[href='/docs']")).to_be_visible()
     expect(page.locator("#links a[href='/metrics']")).to_be_visible()
     expect(page.locator("#links a", has_text="RabbitMQ management UI")).to_be_visible()
     screenshot(page, "operations")
+    seed(console, "breaker", 200, base=600_000)
+    console.gateway.app.set_behaviour(fail_rate=1.0)
+    try:
+        created = campaign(console, "breaker")
+        expect(page.locator("#tiles #breaker .value")).to_have_text("open", timeout=20_000)
+        expect(page.locator("#senders tbody tr .state.open")).to_have_text("default: open")
+    finally:
+        console.gateway.app.set_behaviour(fail_rate=0.0)
+    expect(page.locator("#tiles #breaker .value")).to_have_text("closed", timeout=30_000)
+    wait_until(lambda: console.api.stats(created["id"])["sent"] == 200, timeout=60)

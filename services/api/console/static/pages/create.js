@@ -147,7 +147,7 @@ function drawPreview(el, p) {
   ];
   const fits = f.fits_before_end ? null : h("p", { class: "warning", id: "not-before-end" }, "It would not finish before the campaign ends: the rest would expire.");
   const sms = p.sms
-    ? ["SMS", `${count(p.sms.segments)} segments (${count(p.sms.messages.gsm7)} GSM-7, ${count(p.sms.messages.ucs2)} UCS-2)${p.sms.cost ? `, cost ${p.sms.cost}` : ""}`, "sms"]
+    ? ["SMS", `${count(p.sms.segments)} segments (${count(p.sms.messages["GSM-7"])} GSM-7, ${count(p.sms.messages["UCS-2"])} UCS-2)${p.sms.cost ? `, cost ${p.sms.cost}` : ""}`, "sms"]
     : null;
   if (sms) rows.push(sms);
   const sample = p.sample
