@@ -24,6 +24,7 @@ from shared.messaging.publisher import ConfirmingPublisher
 from shared.messaging.topology import (
     DELIVERIES_EXCHANGE,
     OUTCOMES_QUEUE,
+    SENDER_HEALTH_KEY,
     declare_all,
     lane_key,
 )
@@ -98,7 +99,9 @@ def publish(sender, kind: str, batch_items: tuple[DeliveryItem, ...]) -> None:
 def collect(sender, found: list[OutcomeBatch]) -> list[OutcomeBatch]:
     """Add the outcome batches published since the last call to `found`; returns it."""
     while (got := sender.channel.basic_get(OUTCOMES_QUEUE, auto_ack=True))[0] is not None:
-        found.append(OutcomeBatch.decode(got[2]))
+        # The sender's periodic breaker report shares the queue; only outcomes count here.
+        if got[0].routing_key != SENDER_HEALTH_KEY:
+            found.append(OutcomeBatch.decode(got[2]))
     return found
 
 
