@@ -17,20 +17,14 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from shared.config import Settings, split_amqp_urls
+from shared.messaging.connection import MANAGEMENT_PORT, PROMETHEUS_PORT, broker_hosts
 
 PLUGINS = ("rabbitmq_management", "rabbitmq_prometheus")
-MANAGEMENT_PORT = 15672
-PROMETHEUS_PORT = 15692
 CLI_TIMEOUT_S = 120.0
 
 
 def say(message: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} broker: {message}", file=sys.stderr, flush=True)
-
-
-def broker_hosts(amqp_url: str) -> list[str]:
-    """The host of every node HERALD_AMQP_URL lists, in its order."""
-    return [urlsplit(url).hostname or "127.0.0.1" for url in split_amqp_urls(amqp_url)]
 
 
 def broker_host(amqp_url: str) -> str:

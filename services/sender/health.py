@@ -15,7 +15,7 @@ from services.sender.control import instance_name
 from services.sender.dispatcher import Dispatcher
 from shared.messaging.consumer import Session
 from shared.messaging.envelopes import SenderHealth
-from shared.messaging.publisher import PublishFailed
+from shared.messaging.publisher import SnapshotPublisher
 from shared.messaging.topology import OUTCOMES_EXCHANGE, SENDER_HEALTH_KEY
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ class HealthReporter:
         self._every_s = every_s
         self.instance = instance or instance_name()
         self._due = 0.0
-        self._failing = False
+        self._snapshots = SnapshotPublisher("breaker states", log)
 
     def snapshot(self) -> SenderHealth:
         circuits: dict[str, str] = {}
@@ -48,13 +48,5 @@ class HealthReporter:
         if now < self._due:
             return
         self._due = now + self._every_s
-        try:
-            session.publisher.publish(
-                OUTCOMES_EXCHANGE, SENDER_HEALTH_KEY, self.snapshot().encode()
-            )
-        except PublishFailed as exc:
-            if not self._failing:
-                log.warning("breaker states not published: %s", exc)
-            self._failing = True
-            return
-        self._failing = False
+        body = self.snapshot().encode()
+        self._snapshots.publish(session.publisher, OUTCOMES_EXCHANGE, SENDER_HEALTH_KEY, body)

@@ -37,7 +37,7 @@ from shared.messaging.envelopes import (
     ReceiptBatch,
     SenderHealth,
 )
-from shared.messaging.publisher import PublishFailed
+from shared.messaging.publisher import SnapshotPublisher
 from shared.messaging.topology import (
     CAMPAIGNS_EXCHANGE,
     GATEWAY_DELIVERY_KEY,
@@ -96,7 +96,7 @@ class Aggregator:
         self.gateway_shares = gateway_shares
         self.verdict_at = 0.0
         self.told_low: frozenset[str] = frozenset()
-        self.publish_failing = False
+        self.verdicts = SnapshotPublisher("gateway delivery verdicts", log)
         self.flush_max = flush_max
         self.flush_s = flush_s
         self.early_receipt_days = early_receipt_days
@@ -156,16 +156,11 @@ class Aggregator:
                 self.gateway_shares.min_share * 100,
                 ", ".join(f"{n} {snapshot.shares[n]:.0%}" for n in sorted(snapshot.low)) or "none",
             )
-        try:
-            session.publisher.publish(CAMPAIGNS_EXCHANGE, GATEWAY_DELIVERY_KEY, snapshot.encode())
-        except PublishFailed as exc:
-            # Unroutable while no sender runs: said once, not every few seconds.
-            if not self.publish_failing:
-                log.warning("gateway delivery verdicts not published: %s", exc)
-            self.publish_failing = True
-            return
-        self.publish_failing = False
-        self.told_low = snapshot.low
+        # Unroutable while no sender runs: said once, not every few seconds.
+        if self.verdicts.publish(
+            session.publisher, CAMPAIGNS_EXCHANGE, GATEWAY_DELIVERY_KEY, snapshot.encode()
+        ):
+            self.told_low = snapshot.low
 
     def sweep_early_receipts(self) -> None:
         """Forget receipts kept for messages that never became sent (failed, expired)."""

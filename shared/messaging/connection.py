@@ -19,6 +19,10 @@ from shared.config import split_amqp_urls
 
 log = logging.getLogger(__name__)
 
+# RabbitMQ's management UI and Prometheus endpoint listen here on every node.
+MANAGEMENT_PORT = 15672
+PROMETHEUS_PORT = 15692
+
 # Errors after which the right move is to drop the connection and make a new one.
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     AMQPConnectionError,
@@ -38,6 +42,11 @@ def node_name(amqp_url: str) -> str:
     """host:port of a node's URL, for log lines: never its credentials."""
     parts = urlsplit(amqp_url)
     return f"{parts.hostname}:{parts.port or (5671 if parts.scheme == 'amqps' else 5672)}"
+
+
+def broker_hosts(amqp_url: str) -> list[str]:
+    """The host of every node HERALD_AMQP_URL lists, in its order."""
+    return [urlsplit(url).hostname or "127.0.0.1" for url in split_amqp_urls(amqp_url)]
 
 
 class BrokerNodes:

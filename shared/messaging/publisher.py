@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pika
@@ -41,3 +42,25 @@ class ConfirmingPublisher:
             self.channel.basic_publish(exchange, routing_key, body, properties, mandatory=True)
         except (NackError, UnroutableError) as exc:
             raise PublishFailed(f"{exchange}/{routing_key}: {exc}") from exc
+
+
+class SnapshotPublisher:
+    """Publishes a periodic snapshot. A refused one is only logged, once until one gets
+    through, because the next snapshot replaces it anyway."""
+
+    def __init__(self, what: str, logger: logging.Logger) -> None:
+        self._what = what
+        self._log = logger
+        self._failing = False
+
+    def publish(self, publisher: ConfirmingPublisher, exchange: str, key: str, body: bytes) -> bool:
+        """Whether the broker took it."""
+        try:
+            publisher.publish(exchange, key, body)
+        except PublishFailed as exc:
+            if not self._failing:
+                self._log.warning("%s not published: %s", self._what, exc)
+            self._failing = True
+            return False
+        self._failing = False
+        return True

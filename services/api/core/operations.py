@@ -13,7 +13,6 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, text
 
@@ -22,7 +21,7 @@ from shared.db.queries.campaigns import PROGRESS_COUNTS
 from shared.db.queries.sender_health import live_senders
 from shared.domain.delivery import delivery_figures
 from shared.domain.statuses import CampaignStatus
-from shared.messaging.connection import CONNECTION_ERRORS
+from shared.messaging.connection import CONNECTION_ERRORS, MANAGEMENT_PORT, broker_hosts
 from shared.messaging.queues import message_count
 from shared.messaging.topology import DEAD_QUEUE
 
@@ -30,7 +29,6 @@ log = logging.getLogger(__name__)
 
 DEAD_LETTERS_FRESH_S = 2.0
 DEAD_LETTERS_RETRY_S = 10.0
-MANAGEMENT_PORT = 15672
 # Worst first: what the operations page shows when senders disagree.
 BREAKER_SEVERITY = ("open", "half-open", "closed")
 
@@ -83,8 +81,8 @@ def worst_state(states: list[str]) -> str:
 
 def management_urls(settings: Settings) -> list[str]:
     """RabbitMQ's management UI on each node HERALD_AMQP_URL names."""
-    hosts = [urlsplit(url).hostname or "127.0.0.1" for url in settings.amqp_urls]
-    return [f"http://{host}:{MANAGEMENT_PORT}/" for host in dict.fromkeys(hosts)]
+    hosts = dict.fromkeys(broker_hosts(settings.amqp_url))
+    return [f"http://{host}:{MANAGEMENT_PORT}/" for host in hosts]
 
 
 def operations(engine: Engine, settings: Settings, dead_letters: DeadLetters) -> dict[str, Any]:
