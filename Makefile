@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml sdk/python/pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST := $(PY) -m pytest
 
-.PHONY: tools install run observe demo test unit integration e2e faults browser screenshots slow bench bench-million bench-email bench-notifications bench-receipts lint fmt migrate services up down clean
+.PHONY: tools install run observe demo test unit integration e2e faults browser screenshots slow bench bench-million bench-scale bench-email bench-notifications bench-receipts lint fmt migrate services up down clean
 
 install: $(STAMP)
 
@@ -63,6 +63,11 @@ bench: install
 
 bench-million: BENCH_ARGS = --recipients 1000000
 bench-million: bench
+
+# Ten campaigns of a million in a row, then the retention job (own database): BENCH_SCALE_ARGS
+# such as --campaigns 3 --recipients 100000 for a shorter run.
+bench-scale: install
+	$(PY) -m bench.scale $(BENCH_SCALE_ARGS)
 
 # Notifications through the API: accept latency, accept to gateway idle and beside a campaign,
 # the campaign's rate with and without them, arrays of 1,000 end to end (own database).

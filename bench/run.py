@@ -7,7 +7,8 @@ component spent per delivered message over the campaign (bench/cpu.py). Then not
 through the API, idle and beside a campaign, and in arrays (bench/notifications.py, on the
 same clients), then delivery receipts applied per second (bench/receipts.py, a database
 of its own). Last, the scheduler's tick while a million messages wait for their send
-window (bench/tick.py).
+window (bench/tick.py), and ten campaigns of a million in a row with the retention job
+dropping their partitions (bench/scale.py).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import requests
 
-from bench import notifications, receipts, tick
+from bench import notifications, receipts, scale, tick
 from bench.cpu import CpuUsage, table_lines, take_sample, usage_between
 from bench.harness import delivery_figures, import_clients, start_gateway, stop, watch
 from bench.raw_capacity import measure_raw_capacity
@@ -146,6 +147,8 @@ def main() -> None:
     parser.add_argument("--delays", default="0,50", help="gateway answer delays to run, in ms")
     parser.add_argument("--senders", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=Settings().sender_concurrency)
+    parser.add_argument("--scale-campaigns", type=int, default=10, help="0: no scale run")
+    parser.add_argument("--scale-recipients", type=int, default=1_000_000)
     args = parser.parse_args()
 
     gateway = start_gateway(GATEWAY_PORT, GATEWAY_TOKEN)
@@ -192,6 +195,9 @@ def main() -> None:
     receipts.report(receipts.run(receipts.DATABASE_URL, receipts.VHOST))
 
     tick.report(tick.measure(1_000_000))
+
+    if args.scale_campaigns:
+        scale.report(*scale.measure(args.scale_campaigns, args.scale_recipients, args.senders))
 
 
 if __name__ == "__main__":

@@ -215,6 +215,12 @@ class Settings:
     stats_flush_max: int = 200
     stats_flush_s: float = 0.1
     early_receipt_days: int = 7  # receipts whose message never became sent are then forgotten
+    # Message rows of campaigns finished this many days ago are dropped, a partition at a
+    # time, by the scheduler's retention job every retention_interval_s (0: kept forever).
+    # Counters and figures stay with the campaign. Each partition holds this many ids.
+    message_retention_days: int = 0
+    retention_interval_s: float = 3600.0
+    message_partition_ids: int = 10_000_000
     max_request_bytes: int = 64 * 1024 * 1024
     log_level: str = "INFO"
     # Circuit breaker: senders pause a channel when most recent deliveries fail transiently.
@@ -335,6 +341,12 @@ class Settings:
                 )
             return float(value)
 
+        def at_least(name: str, minimum: int) -> int:
+            value = number(name, int)
+            if value < minimum:
+                raise ConfigError(f"HERALD_{name} must be at least {minimum}, not {value}")
+            return int(value)
+
         delays = get("RETRY_DELAYS_MS", ",".join(map(str, defaults["retry_delays_ms"])))
         return cls(
             database_url=get("DATABASE_URL", DEFAULT_DATABASE_URL),
@@ -371,6 +383,9 @@ class Settings:
             stats_flush_max=number("STATS_FLUSH_MAX", int),
             stats_flush_s=number("STATS_FLUSH_S", float),
             early_receipt_days=number("EARLY_RECEIPT_DAYS", int),
+            message_retention_days=at_least("MESSAGE_RETENTION_DAYS", 0),
+            retention_interval_s=positive_seconds("RETENTION_INTERVAL_S"),
+            message_partition_ids=at_least("MESSAGE_PARTITION_IDS", 1),
             max_request_bytes=number("MAX_REQUEST_BYTES", int),
             log_level=one_of("LOG_LEVEL", LOG_LEVELS, get("LOG_LEVEL").upper()),
             breaker_failure_ratio=number("BREAKER_FAILURE_RATIO", float),

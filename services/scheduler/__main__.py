@@ -1,5 +1,5 @@
 """Composition root: campaign-event consumer thread, tick loop (start, windows, release,
-finish) and the notification releaser's thread (the priority lane).
+finish), the notification releaser's thread (the priority lane) and the retention job's.
 
 Campaign state lives in PostgreSQL; events only wake the loop early, so a lost or
 duplicated event changes nothing.
@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.scheduler.notifications import NotificationReleaser
+from services.scheduler.retention import RetentionJob
 from services.scheduler.ticker import HELD_ROUTING_KEY, Ticker
 from shared.channels.plugins import load_channel_modules
 from shared.config import Settings, service_settings
@@ -85,6 +86,7 @@ def main() -> None:
     stopper.on_stop(events.stop)
     threading.Thread(target=events.run, name="campaign-events", daemon=True).start()
     NotificationReleaser(settings, engine, stopper.stopping).start()
+    RetentionJob(settings, engine, stopper.stopping).start()
     log.info("scheduler started")
     scheduler.run()
     log.info("scheduler stopped")

@@ -9,23 +9,37 @@ from sqlalchemy import Engine, func, select
 
 from services.scheduler import metrics
 from services.scheduler.windows import next_check, window_of, zone_openings
-from shared.db.queries import statuses
+from shared.db.queries import partitions, statuses
 from shared.db.queries.recipients import record_left_out
-from shared.db.queries.scheduling import campaign_window, closable, lock_next_due_to_start
+from shared.db.queries.scheduling import (
+    any_due_to_start,
+    campaign_window,
+    closable,
+    lock_next_due_to_start,
+)
 from shared.db.queries.windows import save_window
 from shared.domain.statuses import MessageStatus
 
 log = logging.getLogger(__name__)
 
 
-def start_due(engine: Engine) -> list[int]:
+def start_due(engine: Engine, partition_ids: int) -> list[int]:
     """Materialise and start every scheduled campaign whose starts_at has passed.
 
     Recipients are fixed here, at the start: clients imported later do not join. Each message
-    waits for its zone's send window from the start.
+    waits for its zone's send window from the start. The ids it will take get their message
+    partitions first, in a transaction of their own (`partition_ids` ids each).
     """
     started: list[int] = []
     while True:
+        with engine.begin() as conn:
+            if not any_due_to_start(conn):
+                return started
+            ahead = partitions.client_count(conn) + partition_ids
+            made = partitions.ensure_ahead(conn, ahead, partition_ids)
+        if made:
+            metrics.PARTITIONS_MADE.inc(len(made))
+            log.info("message partitions made", extra={"partitions": made})
         with engine.begin() as conn:
             campaign_id = lock_next_due_to_start(conn)
             if campaign_id is None:

@@ -1,6 +1,6 @@
 """The scheduler's Prometheus metrics."""
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 TICK_SECONDS = Histogram(
     "herald_scheduler_tick_duration_seconds",
@@ -37,4 +37,33 @@ NOTIFICATION_WAIT_SECONDS = Histogram(
 NOTIFICATIONS_EXPIRED = Counter(
     "herald_scheduler_expired_notifications_total",
     "Notifications expired before they could be released.",
+)
+PARTITIONS_MADE = Counter(
+    "herald_scheduler_message_partitions_made_total",
+    "Message partitions made ahead of materialisation.",
+)
+PARTITIONS = Gauge(
+    "herald_message_partitions",
+    "Partitions of the message table, the overflow included, at the last retention run.",
+)
+MESSAGE_TABLE_BYTES = Gauge(
+    "herald_message_table_bytes",
+    "Size of the message table's partitions with their indexes, at the last retention run.",
+)
+RETENTION_SECONDS = Histogram(
+    "herald_retention_run_duration_seconds",
+    "Time one run of the message retention job took.",
+    buckets=(0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+RETENTION_DROPPED_PARTITIONS = Counter(
+    "herald_retention_dropped_partitions_total",
+    "Message partitions dropped because every campaign in them was past the retention.",
+)
+RETENTION_DROPPED_MESSAGES = Counter(
+    "herald_retention_dropped_messages_total",
+    "Message rows dropped with their partitions (their campaigns keep their figures).",
+)
+RETENTION_LAST_SUCCESS = Gauge(
+    "herald_retention_last_success_timestamp_seconds",
+    "When the retention job last ran to its end (Unix time).",
 )

@@ -45,7 +45,7 @@ class Ticker:
     def tick(self, engine: Engine, publisher: ConfirmingPublisher) -> int:
         """One pass over every campaign; returns how many messages were released."""
         with metrics.TICK_SECONDS.time():
-            start_due(engine)
+            start_due(engine, self.settings.message_partition_ids)
             keep_windows(engine)
             close_unsendable(engine)
             released = release_due(engine, publisher, self.settings, self.limits, self.turn)

@@ -240,7 +240,7 @@ def test_values_that_look_like_code_are_rendered_literally(
     declare_all(channel, settings.retry_delays_ms)
     channel.queue_purge(delivery_queue("http"))
 
-    start_due(engine)
+    start_due(engine, Settings().message_partition_ids)
     release_due(engine, ConfirmingPublisher(channel), settings)
 
     texts = []

@@ -6,6 +6,7 @@ from sqlalchemy import Engine, text
 
 from services.api.app import create_app
 from services.scheduler.lifecycle import start_due
+from shared.config import Settings
 from tests.conftest import READ_TOKEN
 from tests.support.factories import make_campaign, make_clients
 
@@ -20,7 +21,7 @@ def test_an_email_campaign_counts_clients_without_an_address_or_opted_out(engine
         )
     campaign_id = make_campaign(engine, channel="email", subject="Hi")
 
-    start_due(engine)
+    start_due(engine, Settings().message_partition_ids)
     api = create_app(settings, engine).test_client()
     stats = api.get(
         f"/api/v1/campaigns/{campaign_id}/stats",

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, insert, text
 from services.api.app import create_app
 from services.scheduler.lifecycle import start_due
 from services.stats.aggregator import Aggregator
+from shared.config import Settings
 from shared.db.models import Message, Notification
 from shared.db.queries import statuses
 from shared.domain.deliveries import NOTIFICATION
@@ -230,7 +231,7 @@ def test_a_complaint_opts_the_client_out_and_the_next_campaign_leaves_them_out(
     assert opted[0].id == after[ids[0]].client_id
 
     following = make_campaign(engine, channel="email", subject="Next")
-    start_due(engine)
+    start_due(engine, Settings().message_partition_ids)
     api = create_app(settings, engine).test_client()
     stats_body = api.get(
         f"/api/v1/campaigns/{following}/stats", headers={"Authorization": f"Bearer {READ_TOKEN}"}

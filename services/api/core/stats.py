@@ -35,16 +35,26 @@ log = logging.getLogger(__name__)
 RATE_WINDOW_S = 10
 
 # What each gateway took of one campaign (sent, delivered or undelivered) and the segments
-# it billed; NULL gateway rows are messages from before the gateway was recorded.
+# it billed, from its rows and from the sums kept of rows retention dropped; NULL gateway
+# rows are messages from before the gateway was recorded ('' in the archive).
 BY_GATEWAY = text(
     """
-    SELECT gateway,
-           count(*) AS sent,
-           count(*) FILTER (WHERE status = 'delivered') AS delivered,
-           count(*) FILTER (WHERE status = 'undelivered') AS undelivered,
-           coalesce(sum(segments), 0) AS segments
-      FROM message
-     WHERE campaign_id = :campaign_id AND status = ANY(:statuses)
+    SELECT gateway, sum(sent)::bigint AS sent, sum(delivered)::bigint AS delivered,
+           sum(undelivered)::bigint AS undelivered, sum(segments)::bigint AS segments
+      FROM (
+        SELECT gateway,
+               count(*) AS sent,
+               count(*) FILTER (WHERE status = 'delivered') AS delivered,
+               count(*) FILTER (WHERE status = 'undelivered') AS undelivered,
+               coalesce(sum(segments), 0) AS segments
+          FROM message
+         WHERE campaign_id = :campaign_id AND status = ANY(:statuses)
+         GROUP BY gateway
+        UNION ALL
+        SELECT nullif(gateway, ''), sent, delivered, undelivered, segments
+          FROM campaign_gateway_archive
+         WHERE campaign_id = :campaign_id
+      ) g
      GROUP BY gateway
      ORDER BY gateway
     """

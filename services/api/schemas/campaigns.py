@@ -104,6 +104,13 @@ class CampaignSchema(ContentSchema):
     updated_at = fields.AwareDateTime(dump_only=True)
     started_at = fields.AwareDateTime(dump_only=True, allow_none=True)
     finished_at = fields.AwareDateTime(dump_only=True, allow_none=True)
+    messages_dropped = fields.Integer(
+        dump_only=True,
+        metadata={
+            "description": "Message rows dropped by retention (HERALD_MESSAGE_RETENTION_DAYS); "
+            "the counters and stats still include them."
+        },
+    )
 
     @validates_schema
     def cross_field(self, data: dict[str, Any], **_: Any) -> None:

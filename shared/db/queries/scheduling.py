@@ -25,6 +25,10 @@ DUE_TO_START = text(
     """
 )
 
+ANY_DUE_TO_START = text(
+    "SELECT EXISTS (SELECT 1 FROM campaign WHERE status = 'scheduled' AND starts_at <= now())"
+)
+
 CAMPAIGN_WINDOW = text(
     "SELECT window_start, window_end, ends_at FROM campaign WHERE id = :campaign_id"
 )
@@ -161,6 +165,11 @@ class ChannelState:
     tokens: float
     refilled_at: dt.datetime
     now: dt.datetime
+
+
+def any_due_to_start(conn: Connection) -> bool:
+    """Whether a scheduled campaign's start has come (a peek: nothing is locked)."""
+    return bool(conn.execute(ANY_DUE_TO_START).scalar_one())
 
 
 def lock_next_due_to_start(conn: Connection) -> int | None:

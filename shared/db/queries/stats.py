@@ -56,16 +56,26 @@ SAMPLE_RECIPIENT = text(
 ).bindparams(bindparam("tags", type_=ARRAY(Text)), bindparam("codes", type_=ARRAY(Text)))
 
 
-# Sends per bucket over ix_message_campaign_id_sent_at, from a bucket's start on.
+# Sends per bucket over ix_message_campaign_id_sent_at, from a bucket's start on, with the
+# seconds summed from rows retention dropped.
 SENT_PER_BUCKET = text(
     """
-    SELECT (floor(extract(epoch FROM sent_at) / :width) * :width)::bigint AS bucket,
-           count(*) AS sent
-      FROM message
-     WHERE campaign_id = :campaign_id
-       AND sent_at >= coalesce(CAST(:since AS timestamptz), '-infinity')
-     GROUP BY 1
-     ORDER BY 1
+    SELECT bucket, sum(sent)::bigint AS sent
+      FROM (
+        SELECT (floor(extract(epoch FROM sent_at) / :width) * :width)::bigint AS bucket,
+               count(*) AS sent
+          FROM message
+         WHERE campaign_id = :campaign_id
+           AND sent_at >= coalesce(CAST(:since AS timestamptz), '-infinity')
+         GROUP BY 1
+        UNION ALL
+        SELECT (floor(second / :width) * :width)::bigint, sent
+          FROM campaign_sent_archive
+         WHERE campaign_id = :campaign_id
+           AND second >= extract(epoch FROM coalesce(CAST(:since AS timestamptz), '-infinity'))
+      ) s
+     GROUP BY bucket
+     ORDER BY bucket
     """
 )
 

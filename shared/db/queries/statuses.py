@@ -52,6 +52,10 @@ class OutcomeRecord(Protocol):
 
 # --- message moves ------------------------------------------------------------------------
 
+# Once per campaign, in the transaction that starts it (the campaign's row is locked). A
+# partitioned table has no unique key on (campaign_id, client_id), so a client who already
+# has a message is left out here: a second run adds nothing (an anti-join on an index range
+# that is empty for a new campaign). The ids given are kept on the campaign.
 # Windowed campaigns pass each zone's next opening: a recipient whose window is shut waits
 # with not_before at the opening, and one whose next opening is past ends_at is expired at
 # once. Zones missing from the list (or clients without one) take `fallback`; without a
@@ -60,16 +64,29 @@ MATERIALISE = text(
     f"""
     WITH opening AS (
         SELECT * FROM unnest(:zones, :openings) AS o(zone, at)
+    ), inserted AS (
+        INSERT INTO message (campaign_id, client_id, not_before, status)
+        SELECT k.id, c.id, coalesce(o.at, :fallback),
+               CASE WHEN coalesce(o.at, :fallback) >= k.ends_at THEN 'expired' ELSE 'pending' END
+          FROM campaign k
+          JOIN client c ON {MATCHES_FILTER} AND {REACHABLE}
+          LEFT JOIN opening o ON o.zone = c.timezone
+         WHERE k.id = :campaign_id
+           AND NOT EXISTS (
+               SELECT 1 FROM message m WHERE m.campaign_id = k.id AND m.client_id = c.id
+           )
+         ORDER BY c.id
+        RETURNING id
+    ), bounds AS (
+        SELECT count(*) AS n, min(id) AS first, max(id) AS last FROM inserted
+    ), kept AS (
+        UPDATE campaign k
+           SET first_message_id = least(k.first_message_id, b.first),
+               last_message_id = greatest(k.last_message_id, b.last)
+          FROM bounds b
+         WHERE k.id = :campaign_id AND b.n > 0
     )
-    INSERT INTO message (campaign_id, client_id, not_before, status)
-    SELECT k.id, c.id, coalesce(o.at, :fallback),
-           CASE WHEN coalesce(o.at, :fallback) >= k.ends_at THEN 'expired' ELSE 'pending' END
-      FROM campaign k
-      JOIN client c ON {MATCHES_FILTER} AND {REACHABLE}
-      LEFT JOIN opening o ON o.zone = c.timezone
-     WHERE k.id = :campaign_id
-     ORDER BY c.id
-    ON CONFLICT (campaign_id, client_id) DO NOTHING
+    SELECT n FROM bounds
     """
 ).bindparams(
     bindparam("zones", type_=ARRAY(Text)),
@@ -200,7 +217,7 @@ def materialise(
         "openings": list(openings.values()),
         "fallback": fallback,
     }
-    return conn.execute(MATERIALISE, params).rowcount
+    return int(conn.execute(MATERIALISE, params).scalar_one())
 
 
 def claim_due(
