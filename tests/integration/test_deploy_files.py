@@ -16,6 +16,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 from unittest import mock
+from urllib.parse import unquote, urlsplit
 
 import kubernetes_validate
 import pytest
@@ -25,6 +26,7 @@ from deploy.stack import Stack
 from shared.config import Settings
 from shared.domain import channels
 from shared.domain.deliveries import KINDS, NOTIFICATION
+from shared.messaging.connection import broker_hosts, split_amqp_urls
 from shared.messaging.topology import DEAD_QUEUE, build_topology, delivery_queue
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,6 +81,13 @@ def k8s_documents() -> list[dict[str, Any]]:
 
 def k8s_by_kind(kind: str) -> dict[str, dict[str, Any]]:
     return {d["metadata"]["name"]: d for d in k8s_documents() if d["kind"] == kind}
+
+
+def k8s_files() -> dict[str, list[dict[str, Any]]]:
+    return {
+        path.name: [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+        for path in sorted(K8S_DIR.glob("*.yaml"))
+    }
 
 
 # --- docker-compose ---------------------------------------------------------------------
@@ -252,6 +261,73 @@ def env_sources(deployment: dict[str, Any], kind: str) -> list[str]:
     return [src[key]["name"] for src in container(deployment).get("envFrom", []) if key in src]
 
 
+def keys(resource: dict[str, Any]) -> set[str]:
+    return set(resource.get("data", {})) | set(resource.get("stringData", {}))
+
+
+def shipped_env(workload: dict[str, Any]) -> dict[str, str]:
+    """Name -> value of what the container's environment takes from shipped ConfigMaps/Secrets."""
+    found: dict[str, str] = {}
+    for kind in ("ConfigMap", "Secret"):
+        shipped = k8s_by_kind(kind)
+        for name in env_sources(workload, kind):
+            found |= {**shipped[name].get("data", {}), **shipped[name].get("stringData", {})}
+    return found
+
+
+def env_names(workload: dict[str, Any]) -> set[str]:
+    """Every variable the container's environment has."""
+    return set(shipped_env(workload)) | {e["name"] for e in container(workload).get("env", [])}
+
+
+def keda_variables() -> set[str]:
+    """What KEDA's triggers read from the scaled pods' environment."""
+    return {
+        trigger["metadata"]["hostFromEnv"]
+        for scaled in k8s_by_kind("ScaledObject").values()
+        for trigger in scaled["spec"]["triggers"]
+        if "hostFromEnv" in trigger["metadata"]
+    }
+
+
+def workloads() -> list[dict[str, Any]]:
+    kinds = ("Deployment", "StatefulSet", "Job")
+    return [d for d in k8s_documents() if d["kind"] in kinds]
+
+
+def herald_workloads() -> list[dict[str, Any]]:
+    return [w for w in workloads() if w["metadata"]["labels"]["app.kubernetes.io/name"] == "herald"]
+
+
+# How a pod refers to a ConfigMap or Secret: all its keys as variables, one key, or files.
+REFERENCES = {
+    "ConfigMap": ("configMapRef", "configMapKeyRef", "configMap"),
+    "Secret": ("secretRef", "secretKeyRef", "secret"),
+}
+
+
+def volume_sources(workload: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Volume name -> its sources: one, or those a projected volume combines."""
+    volumes = workload["spec"]["template"]["spec"].get("volumes", [])
+    return {v["name"]: v["projected"]["sources"] if "projected" in v else [v] for v in volumes}
+
+
+def referenced(workload: dict[str, Any], kind: str) -> set[str]:
+    """The ConfigMaps or Secrets a pod takes variables or files from."""
+    all_keys, one_key, as_files = REFERENCES[kind]
+    pod = workload["spec"]["template"]["spec"]
+    names: set[str] = set()
+    for each in [*pod.get("initContainers", []), *pod["containers"]]:
+        names |= {src[all_keys]["name"] for src in each.get("envFrom", []) if all_keys in src}
+        refs = [e.get("valueFrom", {}).get(one_key) for e in each.get("env", [])]
+        names |= {ref["name"] for ref in refs if ref}
+    for sources in volume_sources(workload).values():
+        for source in sources:
+            if as_files in source:
+                names.add(source[as_files].get("name") or source[as_files]["secretName"])
+    return names
+
+
 def test_each_service_has_a_deployment_config_map_and_secret_with_known_variables():
     deployments = k8s_by_kind("Deployment")
     config_maps = k8s_by_kind("ConfigMap")
@@ -263,9 +339,17 @@ def test_each_service_has_a_deployment_config_map_and_secret_with_known_variable
         assert f"herald-{kind}" in env_sources(deployment, "ConfigMap")
         assert env_sources(deployment, "Secret") == [f"herald-{kind}"]
         assert f"herald-{kind}" in k8s_by_kind("Service")
-    for resource in [*config_maps.values(), *secrets.values()]:
-        names = set(resource.get("data", {})) | set(resource.get("stringData", {}))
-        assert names <= SETTINGS_VARIABLES, (resource["metadata"]["name"], names)
+    # What Herald's pods read is a setting, or the broker URL KEDA reads beside them.
+    known = SETTINGS_VARIABLES | keda_variables()
+    for kind, shipped in (("ConfigMap", config_maps), ("Secret", secrets)):
+        herald_sources = set().union(*(referenced(w, kind) for w in herald_workloads()))
+        for name in herald_sources & set(shipped):
+            assert keys(shipped[name]) <= known, (name, keys(shipped[name]) - known)
+        # Nothing shipped goes unread, so nothing escapes the check above unnoticed.
+        used = set().union(*(referenced(w, kind) for w in workloads()))
+        assert set(shipped) <= used, set(shipped) - used
+    # A HERALD_ name that is no setting would read as a mistyped one.
+    assert not {v for v in keda_variables() if v.startswith("HERALD_")} - SETTINGS_VARIABLES
 
 
 def env_value_sources(deployment: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -292,7 +376,8 @@ def test_kubernetes_takes_the_signing_key_and_public_url_only_from_the_operators
 
 
 def test_prometheus_annotations_point_at_a_served_port():
-    for name, deployment in k8s_by_kind("Deployment").items():
+    pods = {**k8s_by_kind("Deployment"), **k8s_by_kind("StatefulSet")}
+    for name, deployment in pods.items():
         annotations = deployment["spec"]["template"]["metadata"]["annotations"]
         ports = {p["containerPort"] for p in container(deployment)["ports"]}
         assert int(annotations["prometheus.io/port"]) in ports, name
@@ -301,7 +386,7 @@ def test_prometheus_annotations_point_at_a_served_port():
 def test_keda_scales_senders_on_both_delivery_queues():
     scaled = k8s_by_kind("ScaledObject")["herald-sender"]
     deployments = k8s_by_kind("Deployment")
-    secrets = k8s_by_kind("Secret")
+    services = k8s_by_kind("Service")
 
     spec = scaled["spec"]
     target = deployments[spec["scaleTargetRef"]["name"]]
@@ -312,17 +397,265 @@ def test_keda_scales_senders_on_both_delivery_queues():
     assert {t["metadata"]["queueName"] for t in triggers} == {
         delivery_queue(c, kind) for c in channels.names() for kind in KINDS
     }
-    secret_keys = {
-        key for name in env_sources(target, "Secret") for key in secrets[name]["stringData"]
-    }
     for trigger in triggers:
         metadata = trigger["metadata"]
         assert trigger["type"] == "rabbitmq"
         assert metadata["mode"] == "QueueLength"
         assert metadata["protocol"] == "amqp"
         assert int(metadata["value"]) > 0 and int(metadata["activationValue"]) >= 0
-        # KEDA reads the broker URL from the sender's own environment.
-        assert metadata["hostFromEnv"] in secret_keys
+        # KEDA reads the broker URL from the sender's own environment, and takes one URL.
+        assert metadata["hostFromEnv"] in env_names(target)
+        (url,) = split_amqp_urls(shipped_env(target)[metadata["hostFromEnv"]])
+        # A Service in front of every ready node: any of them answers for a queue's length.
+        service_name, namespace = str(urlsplit(url).hostname).split(".")[:2]
+        service = services[service_name]
+        assert namespace == service["metadata"]["namespace"]
+        assert service["spec"].get("clusterIP") != "None"
+        assert selects(service["spec"]["selector"], pod_labels(rabbitmq()))
+        assert urlsplit(url).port in {p["port"] for p in service["spec"]["ports"]}
+
+
+# --- Kubernetes: the RabbitMQ cluster and disruption budgets -------------------------------
+
+
+def pod_labels(workload: dict[str, Any]) -> dict[str, str]:
+    return workload["spec"]["template"]["metadata"]["labels"]
+
+
+def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    """Whether a matchLabels (or a Service's) selector picks pods with these labels."""
+    return bool(selector) and selector.items() <= labels.items()
+
+
+def rabbitmq() -> dict[str, Any]:
+    return k8s_by_kind("StatefulSet")["rabbitmq"]
+
+
+def node_hosts() -> set[str]:
+    """Each RabbitMQ pod's stable name through the StatefulSet's headless Service."""
+    statefulset = rabbitmq()
+    name, namespace = statefulset["metadata"]["name"], statefulset["metadata"]["namespace"]
+    spec = statefulset["spec"]
+    return {f"{name}-{i}.{spec['serviceName']}.{namespace}.svc" for i in range(spec["replicas"])}
+
+
+def mounted_files(
+    workload: dict[str, Any], each: dict[str, Any]
+) -> dict[str, tuple[str, str, str, bool | None]]:
+    """Path -> (ConfigMap or Secret, name, key, optional) of each file the container mounts."""
+    shipped = {kind: k8s_by_kind(kind) for kind in REFERENCES}
+    volumes = volume_sources(workload)
+    files = {}
+    for mount in each.get("volumeMounts", []):
+        for source in volumes.get(mount["name"], []):
+            for kind, (_, _, as_files) in REFERENCES.items():
+                if as_files not in source:
+                    continue
+                ref = source[as_files]
+                name = ref.get("name") or ref["secretName"]
+                every_key = [{"key": k, "path": k} for k in keys(shipped[kind].get(name, {}))]
+                for item in ref.get("items", every_key):
+                    path = f"{mount['mountPath']}/{item['path']}"
+                    files[path] = (kind, name, item["key"], ref.get("optional"))
+    return files
+
+
+def mounted_text(workload: dict[str, Any], path: str) -> str:
+    kind, name, key, _ = mounted_files(workload, container(workload))[path]
+    return str(k8s_by_kind(kind)[name]["data"][key])
+
+
+def conf_settings(text: str) -> dict[str, str]:
+    """The `key = value` lines of a rabbitmq.conf."""
+    lines = [line.strip() for line in text.splitlines()]
+    pairs = [line.split("=", 1) for line in lines if line and not line.startswith("#")]
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+def plugins(text: str) -> set[str]:
+    match = re.fullmatch(r"\[([a-z0-9_,]+)\]\.\n", text)
+    assert match, text
+    return set(match.group(1).split(","))
+
+
+def budgets_for(workload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The PodDisruptionBudgets that count this workload's pods."""
+    namespace = workload["metadata"]["namespace"]
+    return [
+        budget
+        for budget in k8s_by_kind("PodDisruptionBudget").values()
+        if budget["metadata"]["namespace"] == namespace
+        and selects(budget["spec"]["selector"]["matchLabels"], pod_labels(workload))
+    ]
+
+
+def disruptions_allowed(budget: dict[str, Any], healthy: int) -> int:
+    """How many of `healthy` pods an eviction may take at once under the budget."""
+    spec = budget["spec"]
+    limit = spec["minAvailable"] if "minAvailable" in spec else spec["maxUnavailable"]
+    assert isinstance(limit, int), spec  # a count: a percentage rounds by the replica count
+    return max(0, healthy - limit) if "minAvailable" in spec else min(limit, healthy)
+
+
+def test_rabbitmq_runs_three_nodes_started_together_one_per_host():
+    statefulset = rabbitmq()
+    spec = statefulset["spec"]
+    labels = pod_labels(statefulset)
+    node = container(statefulset)
+
+    assert spec["replicas"] == 3
+    # A restarted node waits for the peers it last saw: started in order, it would wait alone.
+    assert spec["podManagementPolicy"] == "Parallel"
+    assert selects(spec["selector"]["matchLabels"], labels)
+    headless = k8s_by_kind("Service")[spec["serviceName"]]["spec"]
+    assert headless["clusterIP"] == "None"
+    # Peers find each other before any of them is ready.
+    assert headless["publishNotReadyAddresses"] is True
+    assert selects(headless["selector"], labels)
+    anti_affinity = spec["template"]["spec"]["affinity"]["podAntiAffinity"]
+    assert any(
+        term["topologyKey"] == "kubernetes.io/hostname"
+        and selects(term["labelSelector"]["matchLabels"], labels)
+        for term in anti_affinity["requiredDuringSchedulingIgnoredDuringExecution"]
+    )
+    (claim,) = spec["volumeClaimTemplates"]
+    mounts = {m["mountPath"]: m["name"] for m in node["volumeMounts"]}
+    assert mounts["/var/lib/rabbitmq"] == claim["metadata"]["name"]
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert node[probe]["exec"]["command"][0] == "rabbitmq-diagnostics", probe
+
+
+def test_rabbitmq_drains_and_upgrades_take_one_node_at_a_time():
+    budgets = budgets_for(rabbitmq())
+
+    assert len(budgets) == 1, budgets
+    # Quorum queues keep their majority with one node of three away, not with two.
+    assert budgets[0]["spec"]["maxUnavailable"] == 1
+    assert disruptions_allowed(budgets[0], rabbitmq()["spec"]["replicas"]) == 1
+
+
+def test_the_cluster_runs_heralds_broker_config_and_forms_through_its_headless_service():
+    statefulset = rabbitmq()
+    spec = statefulset["spec"]
+    conf = conf_settings(mounted_text(statefulset, "/etc/rabbitmq/rabbitmq.conf"))
+    compose_conf = conf_settings((RABBITMQ_DIR / "rabbitmq.conf").read_text())
+    env = {e["name"]: e for e in container(statefulset)["env"]}
+
+    # docker-compose's broker: definitions, listeners, limits and timeouts alike.
+    assert compose_conf.items() <= conf.items(), set(compose_conf.items()) - set(conf.items())
+    assert plugins((RABBITMQ_DIR / "enabled_plugins").read_text()) | {
+        "rabbitmq_peer_discovery_k8s"
+    } <= plugins(mounted_text(statefulset, "/etc/rabbitmq/enabled_plugins"))
+    assert conf["cluster_formation.peer_discovery_backend"] == "rabbit_peer_discovery_k8s"
+    assert conf["cluster_formation.k8s.address_type"] == "hostname"
+    assert conf["cluster_formation.k8s.service_name"] == spec["serviceName"]
+    # Peers are named rabbit@<pod hostname><suffix>: each node must name itself the same way.
+    suffix = conf["cluster_formation.k8s.hostname_suffix"]
+    namespace = statefulset["metadata"]["namespace"]
+    assert suffix.startswith(f".{spec['serviceName']}.{namespace}.svc.")
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert env["RABBITMQ_NODENAME"]["value"] == f"rabbit@$(POD_NAME){suffix}"
+    assert env["RABBITMQ_USE_LONGNAME"]["value"] == "true"
+
+
+def test_peer_discovery_may_read_the_headless_services_endpoints():
+    statefulset = rabbitmq()
+    namespace = statefulset["metadata"]["namespace"]
+    account = statefulset["spec"]["template"]["spec"]["serviceAccountName"]
+    roles = k8s_by_kind("Role")
+
+    assert account in k8s_by_kind("ServiceAccount")
+    granted = [
+        rule
+        for binding in k8s_by_kind("RoleBinding").values()
+        if binding["metadata"]["namespace"] == namespace
+        and {"kind": "ServiceAccount", "name": account, "namespace": namespace}
+        in binding["subjects"]
+        and binding["roleRef"]["kind"] == "Role"
+        for rule in roles[binding["roleRef"]["name"]]["rules"]
+    ]
+    assert any(
+        "" in rule["apiGroups"] and "endpoints" in rule["resources"] and "get" in rule["verbs"]
+        for rule in granted
+    ), granted
+
+
+def test_rabbitmq_takes_its_cookie_and_definitions_only_from_the_operators_secrets():
+    statefulset = rabbitmq()
+    shipped = k8s_by_kind("Secret")
+    conf = conf_settings(mounted_text(statefulset, "/etc/rabbitmq/rabbitmq.conf"))
+    init_containers = statefulset["spec"]["template"]["spec"]["initContainers"]
+
+    # Users with password hashes of the operator's own; the node does not start without them.
+    files = mounted_files(statefulset, container(statefulset))
+    kind, name, _, optional = files[conf["definitions.local.path"]]
+    assert (kind, optional) == ("Secret", False) and name not in shipped
+    cookies = [
+        (each, source)
+        for each in init_containers
+        for path, source in mounted_files(statefulset, each).items()
+        if path.endswith("/.erlang.cookie")
+    ]
+    assert len(cookies) == 1, cookies
+    copier, (kind, name, _, optional) = cookies[0]
+    assert (kind, optional) == ("Secret", False) and name not in shipped
+    # Into the node's home on the data volume: Erlang refuses a cookie others may read.
+    assert {m["mountPath"] for m in copier["volumeMounts"]} >= {"/var/lib/rabbitmq"}
+    command = " ".join(copier["command"])
+    assert "/var/lib/rabbitmq/.erlang.cookie" in command and "chmod 600" in command
+
+
+def test_every_amqp_url_lists_each_rabbitmq_node_once(tmp_path):
+    definitions = json.loads((RABBITMQ_DIR / "definitions.json").read_text())
+    users = {u["name"] for u in definitions["users"]}
+    vhosts = {v["name"] for v in definitions["vhosts"]}
+    amqp_port = {p["name"]: p["containerPort"] for p in container(rabbitmq())["ports"]}["amqp"]
+    nodes = node_hosts()
+    given = {
+        name: secret["stringData"]["HERALD_AMQP_URL"]
+        for name, secret in k8s_by_kind("Secret").items()
+        if "HERALD_AMQP_URL" in keys(secret)
+    }
+
+    assert set(given) == {f"herald-{kind}" for kind in HERALD_SERVICES}
+    first_nodes = set()
+    for name, value in given.items():
+        urls = split_amqp_urls(value)
+        hosts = broker_hosts(value)
+        assert len(hosts) == len(set(hosts)) == 3 and set(hosts) == nodes, (name, hosts)
+        for url in urls:
+            parts = urlsplit(url)
+            assert parts.port == amqp_port and parts.username in users, name
+            assert unquote(parts.path.removeprefix("/")) in vhosts, name
+        settings = Settings.from_env({"HERALD_AMQP_URL": value}, env_file=tmp_path / ".env")
+        assert settings.amqp_urls == urls
+        first_nodes.add(hosts[0])
+    # A connection takes the first node that answers: the lists begin at different nodes.
+    assert first_nodes == nodes
+
+
+def test_every_herald_deployment_has_a_budget_that_still_lets_a_drain_through():
+    deployments = k8s_by_kind("Deployment")
+    scaled_down_to = {
+        scaled["spec"]["scaleTargetRef"]["name"]: scaled["spec"]["minReplicaCount"]
+        for scaled in k8s_by_kind("ScaledObject").values()
+    }
+
+    assert deployments
+    for file, docs in k8s_files().items():
+        for deployment in (d for d in docs if d["kind"] == "Deployment"):
+            name = deployment["metadata"]["name"]
+            budgets = budgets_for(deployment)
+            assert len(budgets) == 1, (name, budgets)
+            # Beside its Deployment, so a change to one shows the other.
+            assert budgets[0] in docs, (name, file)
+            others = [
+                n for n, d in deployments.items() if n != name and budgets[0] in budgets_for(d)
+            ]
+            assert not others, (name, others)
+            fewest = min(deployment["spec"]["replicas"], scaled_down_to.get(name, 1 << 30))
+            # A budget the fewest pods cannot meet blocks every node drain.
+            assert disruptions_allowed(budgets[0], fewest) >= 1, name
 
 
 # --- RabbitMQ ----------------------------------------------------------------------------
