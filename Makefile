@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml sdk/python/pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST := $(PY) -m pytest
 
-.PHONY: tools install run observe demo test unit integration e2e faults browser screenshots slow bench bench-million bench-scale bench-email bench-notifications bench-receipts lint fmt migrate services up down clean
+.PHONY: tools install run observe demo test unit integration e2e faults cluster browser screenshots slow bench bench-million bench-scale bench-email bench-notifications bench-receipts lint fmt migrate services up down clean
 
 install: $(STAMP)
 
@@ -29,7 +29,7 @@ observe: install tools
 demo: install
 	$(PY) -m bench.demo
 
-test: install lint unit integration e2e faults browser
+test: install lint unit integration e2e faults cluster browser
 
 unit: install
 	$(PYTEST) -m unit tests/unit
@@ -43,6 +43,11 @@ e2e: install tools
 # Fault injection: kills, broker and database restarts, a flaky gateway (own RabbitMQ and PostgreSQL).
 faults: install
 	$(PYTEST) -m e2e tests/faults
+
+# Three test hosts (network namespaces) on a three-node RabbitMQ cluster of their own: a node
+# killed or stopped, a host cut off or lost mid-campaign (needs root and iproute2).
+cluster: install
+	$(PYTEST) -m e2e tests/cluster
 
 # The console in Debian's Chromium, driven by Playwright (own database and vhost).
 browser: install

@@ -48,7 +48,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         layer = Path(str(item.fspath)).resolve().relative_to(tests_root).parts[0]
         if layer in ("unit", "integration", "e2e"):
             item.add_marker(getattr(pytest.mark, layer))
-        elif layer == "faults":
+        elif layer in ("faults", "cluster"):
             item.add_marker(pytest.mark.e2e)
             item.add_marker(pytest.mark.slow)
         elif layer == "browser":

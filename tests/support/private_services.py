@@ -37,6 +37,10 @@ class PrivateBroker:
     port: int = field(default_factory=free_port)
     dist_port: int = field(default_factory=free_port)
     nodename: str = field(default_factory=lambda: f"herald-faults-{secrets.token_hex(3)}@localhost")
+    # Nodes of one cluster share their cookie; a lone node has one of its own.
+    cookie: str = field(default_factory=lambda: secrets.token_hex(16))
+    # Where AMQP clients reach it: loopback, and the test hosts' bridge for a cluster.
+    addresses: tuple[str, ...] = ("127.0.0.1",)
     process: subprocess.Popen[bytes] | None = None
     _log: IO[bytes] | None = None
 
@@ -44,12 +48,20 @@ class PrivateBroker:
         home = self.base / "home"
         home.mkdir(parents=True, exist_ok=True)
         cookie = home / ".erlang.cookie"
-        cookie.write_text(secrets.token_hex(16))
+        cookie.write_text(self.cookie)
         cookie.chmod(0o400)
         (self.base / "enabled_plugins").write_text("[].\n")
         # An empty env file, so /etc/rabbitmq/rabbitmq-env.conf cannot rename this node.
         (self.base / "rabbitmq-env.conf").write_text("")
-        (self.base / "rabbitmq.conf").write_text(f"listeners.tcp.default = 127.0.0.1:{self.port}\n")
+        listeners = "".join(
+            f"listeners.tcp.{i} = {address}:{self.port}\n"
+            for i, address in enumerate(self.addresses, start=1)
+        )
+        # guest may log in only over loopback unless told otherwise: the test hosts are not.
+        remote = any(a != "127.0.0.1" for a in self.addresses)
+        (self.base / "rabbitmq.conf").write_text(
+            listeners + ("loopback_users = none\n" if remote else "")
+        )
 
     def env(self) -> dict[str, str]:
         return {
@@ -131,8 +143,8 @@ class PrivateBroker:
         self.ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
         return self.amqp_url(vhost)
 
-    def amqp_url(self, vhost: str) -> str:
-        return f"amqp://guest:guest@127.0.0.1:{self.port}/{vhost}"
+    def amqp_url(self, vhost: str, host: str = "127.0.0.1") -> str:
+        return f"amqp://guest:guest@{host}:{self.port}/{vhost}"
 
 
 def _postgres_user() -> str | None:
@@ -146,6 +158,9 @@ class PrivatePostgres:
 
     base: Path
     port: int = field(default_factory=free_port)
+    # Listen addresses, and the network trusted besides loopback (the test hosts' bridge).
+    addresses: tuple[str, ...] = ("127.0.0.1",)
+    trusted_network: str | None = None
 
     @property
     def data_dir(self) -> Path:
@@ -165,11 +180,14 @@ class PrivatePostgres:
             os.chown(self.base, account.pw_uid, account.pw_gid)
         initdb = str(POSTGRES_BIN / "initdb")
         self._run(initdb, "-D", str(self.data_dir), "-U", "postgres", "--auth=trust", "-N")
+        if self.trusted_network:
+            with open(self.data_dir / "pg_hba.conf", "a") as hba:
+                hba.write(f"host all all {self.trusted_network} trust\n")
 
     def start(self) -> None:
         """Start the cluster (crash recovery included) and wait until it accepts connections."""
         options = (
-            f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 "
+            f"-p {self.port} -k {self.base} -c listen_addresses={','.join(self.addresses)} "
             # fsync only matters when the machine dies; a killed server loses nothing without it.
             "-c fsync=off -c max_connections=200"
         )
@@ -190,8 +208,8 @@ class PrivatePostgres:
         pg_ctl = str(POSTGRES_BIN / "pg_ctl")
         self._run(pg_ctl, "-D", str(self.data_dir), "-m", mode, "-w", "stop")
 
-    def url(self, database: str) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+    def url(self, database: str, host: str = "127.0.0.1") -> str:
+        return f"postgresql://postgres@{host}:{self.port}/{database}"
 
     def create_database(self, name: str, template: str | None = None) -> str:
         """Create a database, optionally as a copy of a template; returns its URL."""
