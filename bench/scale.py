@@ -59,6 +59,15 @@ AGE_CAMPAIGNS = text(
 )
 
 
+# The database's own counters: transactions committed and row versions written.
+DATABASE_ACTIVITY = text(
+    """
+    SELECT xact_commit, tup_inserted + tup_updated + tup_deleted
+      FROM pg_stat_database WHERE datname = current_database()
+    """
+)
+
+
 @dataclass
 class Round:
     campaign_id: int
@@ -68,6 +77,17 @@ class Round:
     partitions: int
     table_mb: float
     rows: int
+    commits_per_s: float = 0.0
+    row_writes_per_message: float = 0.0
+
+
+def activity(engine: Engine) -> tuple[int, int]:
+    """(commits, row writes) so far; the statistics collector lags by up to half a second."""
+    time.sleep(0.6)
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_stat_clear_snapshot()"))
+        commits, writes = conn.execute(DATABASE_ACTIVITY).one()
+    return int(commits), int(writes)
 
 
 def histogram(port: int, name: str) -> tuple[float, float]:
@@ -154,12 +174,26 @@ def measure(campaigns: int, recipients: int, senders: int = 2) -> tuple[list[Rou
         materialised = 0.0
         for index in range(1, campaigns + 1):
             print(f"\n-- campaign {index} of {campaigns}: {recipients:,} recipients --")
+            commits_before, writes_before = activity(engine)
+            began = time.monotonic()
             campaign_id = run_campaign(api_url, index)
+            wall = time.monotonic() - began
+            commits, writes = activity(engine)
             total, _ = histogram(METRICS_BASE, "herald_scheduler_materialise_duration_seconds")
             rate, _, _ = delivery_figures(DATABASE_URL, campaign_id)
             count, mb, rows = table(engine)
             rounds.append(
-                Round(campaign_id, total - materialised, rate, idle_tick_ms(), count, mb, rows)
+                Round(
+                    campaign_id,
+                    total - materialised,
+                    rate,
+                    idle_tick_ms(),
+                    count,
+                    mb,
+                    rows,
+                    (commits - commits_before) / wall,
+                    (writes - writes_before) / recipients,
+                )
             )
             materialised = total
             report_round(rounds[-1])
@@ -199,17 +233,22 @@ def report_round(r: Round) -> None:
     print(
         f"  materialised in {r.materialise_s:6.2f} s, {r.rate:7,.0f} deliveries/s, "
         f"idle tick {r.idle_tick_ms:5.2f} ms; message table {r.rows:,} rows, "
-        f"{r.partitions} partitions, {r.table_mb:,.0f} MB"
+        f"{r.partitions} partitions, {r.table_mb:,.0f} MB; database {r.commits_per_s:,.0f} "
+        f"commits/s, {r.row_writes_per_message:.2f} row writes a message"
     )
 
 
 def report(rounds: list[Round], retention: dict) -> None:
     print("\n== campaigns in a row ==")
-    print("  #  materialise s  deliveries/s  idle tick ms  rows        partitions  table MB")
+    print(
+        "  #  materialise s  deliveries/s  idle tick ms  rows        partitions  table MB"
+        "  commits/s  row writes/msg"
+    )
     for i, r in enumerate(rounds, 1):
         print(
             f" {i:2}  {r.materialise_s:13.2f}  {r.rate:12,.0f}  {r.idle_tick_ms:12.2f}  "
-            f"{r.rows:<10,}  {r.partitions:10}  {r.table_mb:8,.0f}"
+            f"{r.rows:<10,}  {r.partitions:10}  {r.table_mb:8,.0f}  {r.commits_per_s:9,.0f}"
+            f"  {r.row_writes_per_message:14.2f}"
         )
     if len(rounds) >= 2:
         first, last = rounds[0], rounds[-1]

@@ -129,6 +129,25 @@ class Cluster:
                 node.start()
         wait_until(lambda: len(self.running_nodes()) == len(self.nodes), timeout=120)
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU each node has spent so far: every process of its process group (beam included)."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        spent = {node.nodename: 0.0 for node in self.nodes}
+        groups = {
+            node.process.pid: node.nodename
+            for node in self.nodes
+            if node.is_running and node.process
+        }
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rpartition(")")[2].split()
+            except OSError:
+                continue  # gone meanwhile
+            name = groups.get(int(fields[2]))  # the process group
+            if name is not None:
+                spent[name] += (int(fields[11]) + int(fields[12])) / ticks
+        return spent
+
     def running_nodes(self) -> list[str]:
         status = json.loads(self.ctl("cluster_status", "--formatter", "json"))
         return list(status.get("running_nodes", []))
