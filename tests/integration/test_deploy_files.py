@@ -415,6 +415,17 @@ def test_keda_scales_senders_on_both_delivery_queues():
         assert urlsplit(url).port in {p["port"] for p in service["spec"]["ports"]}
 
 
+def test_the_manifests_carry_the_capacity_plans_peak():
+    # README, Capacity plan: four senders of one core each carry 10,000/s; three nodes.
+    scaled = k8s_by_kind("ScaledObject")["herald-sender"]["spec"]
+    sender = container(k8s_by_kind("Deployment")["herald-sender"])
+
+    assert sender["resources"]["requests"]["cpu"] == "1"
+    assert scaled["maxReplicaCount"] >= 4
+    assert rabbitmq()["spec"]["replicas"] == 3
+    assert int(container(rabbitmq())["resources"]["requests"]["cpu"]) >= 2
+
+
 # --- Kubernetes: the RabbitMQ cluster and disruption budgets -------------------------------
 
 
