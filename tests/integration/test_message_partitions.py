@@ -18,6 +18,7 @@ from shared.config import ConfigError, Settings
 from shared.db.engine import ensure_database, make_engine
 from shared.db.migrate import alembic_config
 from shared.db.queries import partitions
+from shared.db.queries.messages import COUNT_DUE, count_due
 from tests.conftest import READ_TOKEN
 from tests.support.factories import make_campaign, make_clients
 
@@ -243,3 +244,19 @@ def test_the_retention_settings_are_checked():
         Settings.from_env({"HERALD_MESSAGE_RETENTION_DAYS": "-1"}, env_file=Path("/nonexistent"))
     with pytest.raises(ConfigError, match="HERALD_MESSAGE_PARTITION_IDS must be at least 1"):
         Settings.from_env({"HERALD_MESSAGE_PARTITION_IDS": "0"}, env_file=Path("/nonexistent"))
+
+
+def test_a_campaigns_due_probe_visits_only_the_partitions_of_its_ids(fresh_ids):
+    earlier = started(fresh_ids, 30, 79280000000)
+    campaign_id = started(fresh_ids, 5, 79290000000)
+    params = {"campaign_id": campaign_id, "limit": 100, "windowed": False}
+
+    with fresh_ids.connect() as conn:
+        plan = conn.execute(text("EXPLAIN (ANALYZE, COSTS OFF) " + COUNT_DUE.text), params)
+        lines = [row[0] for row in plan]
+        due = count_due(conn, campaign_id, 100)
+    scans = [line for line in lines if " on message_" in line]
+    skipped = [line for line in scans if "never executed" in line]
+    assert due == 5
+    assert message_partitions_of(fresh_ids, earlier)
+    assert len(scans) - len(skipped) == len(message_partitions_of(fresh_ids, campaign_id)) == 1

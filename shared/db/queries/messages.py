@@ -14,8 +14,14 @@ from sqlalchemy.engine import Connection
 # Due: pending with not_before passed, walked in due order along ix_message_due (whose key
 # reads a NULL not_before as -infinity). A windowed campaign's messages without a not_before
 # (held, or sent back for another try) wait until the scheduler gives them their opening.
+# The campaign's id range (kept at materialisation) lets the executor skip every partition
+# outside it; a campaign without one (rows written by hand) is looked for everywhere.
 DUE = """
     campaign_id = :campaign_id AND status = 'pending'
+    AND id BETWEEN (SELECT coalesce(first_message_id, -9223372036854775808)
+                      FROM campaign WHERE id = :campaign_id)
+               AND (SELECT coalesce(last_message_id, 9223372036854775807)
+                      FROM campaign WHERE id = :campaign_id)
     AND coalesce(not_before, '-infinity'::timestamptz)
         BETWEEN CASE WHEN :windowed THEN 'epoch'::timestamptz ELSE '-infinity'::timestamptz END
             AND now()
