@@ -9,7 +9,6 @@ nodes in HERALD_AMQP_URL. The machine's own broker and database are never used.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import secrets
@@ -30,6 +29,7 @@ from shared.db.engine import make_engine
 from shared.db.migrate import upgrade
 from tests.conftest import WRITE_TOKEN
 from tests.faults.oracle import REPORT, Figures, measure
+from tests.support.campaign_driver import CampaignDriver
 from tests.support.factories import make_clients
 from tests.support.netns import Host, Network
 from tests.support.private_services import (
@@ -45,7 +45,6 @@ from tests.support.waiting import wait_until
 RECIPIENTS = 20_000
 TEMPLATE_DATABASE = "herald_cluster_template"
 GATEWAY_TOKEN = "cluster-gateway-token"
-FINISHED = ("completed", "expired", "cancelled")
 HOSTS = ("a", "b", "c")
 # Host -> the services it runs: (label, module, metrics port on that host).
 PLACEMENT: dict[str, list[tuple[str, str, int | None]]] = {
@@ -213,7 +212,7 @@ def cluster_template(cluster_postgres: PrivatePostgres) -> str:
 
 
 @dataclass
-class ClusterRun:
+class ClusterRun(CampaignDriver):
     """One scenario: a fresh database and vhost, the gateway, the services on their hosts."""
 
     network: Network
@@ -224,14 +223,11 @@ class ClusterRun:
     vhost: str
     env: dict[str, str]
     log_dir: Path
+    api_url: str  # the api on host c
     http: requests.Session = field(default_factory=requests.Session)
 
     def __post_init__(self) -> None:
         self.http.headers["Authorization"] = f"Bearer {WRITE_TOKEN}"
-
-    @property
-    def api_url(self) -> str:
-        return f"http://{self.network.hosts['c'].address}:{API_PORT}"
 
     def host(self, name: str) -> Host:
         return self.network.hosts[name]
@@ -249,54 +245,6 @@ class ClusterRun:
         for host in self.network.hosts.values():
             host.stop_all()
             host.processes.clear()
-
-    def start_campaign(self) -> int:
-        now = dt.datetime.now(dt.UTC)
-        body = {
-            "name": f"cluster {secrets.token_hex(3)}",
-            "channel": "http",
-            "text": "Hello {{ name }}",
-            "filter": {"tags": [], "operator_codes": []},
-            "starts_at": now.isoformat(),
-            "ends_at": (now + dt.timedelta(hours=2)).isoformat(),
-        }
-        response = self.http.post(f"{self.api_url}/api/v1/campaigns", json=body, timeout=30)
-        assert response.status_code == 201, response.text
-        return int(response.json()["id"])
-
-    def stats(self, campaign_id: int) -> dict[str, Any] | None:
-        try:
-            response = self.http.get(
-                f"{self.api_url}/api/v1/campaigns/{campaign_id}/stats", timeout=10
-            )
-        except requests.RequestException:
-            return None
-        return response.json() if response.status_code == 200 else None
-
-    def readiness(self) -> dict[str, Any]:
-        try:
-            response = requests.get(f"{self.api_url}/readyz", timeout=10)
-            return {"http_status": response.status_code, **response.json()}
-        except (requests.RequestException, ValueError):
-            return {"http_status": None}
-
-    def wait_share_final(self, campaign_id: int, share: float, timeout: float = 120) -> None:
-        def reached() -> bool:
-            s = self.stats(campaign_id)
-            final = s and s["sent"] + s["failed"] + s["expired"] + s["cancelled"]
-            return bool(s and s["total"] and final >= share * s["total"])
-
-        wait_until(reached, timeout=timeout)
-
-    def wait_finished(self, campaign_id: int, timeout: float = 240) -> dict[str, Any]:
-        def finished() -> dict[str, Any] | None:
-            s = self.stats(campaign_id)
-            return s if s and s["status"] in FINISHED else None
-
-        try:
-            return wait_until(finished, timeout=timeout, interval=0.25)
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}\n{self.diagnosis(campaign_id)}") from None
 
     def diagnosis(self, campaign_id: int) -> str:
         with self.engine.connect() as conn:
@@ -379,6 +327,7 @@ class ClusterLauncher:
             vhost=vhost,
             env=full_env,
             log_dir=self.log_dir,
+            api_url=f"http://{self.network.hosts['c'].address}:{API_PORT}",
         )
         self.runs.append(run)
         run.start_services()

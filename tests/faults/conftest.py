@@ -6,7 +6,6 @@ vhost, its own in-process gateway, and api + scheduler + senders + stats as proc
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import secrets
 from collections import Counter
@@ -25,6 +24,7 @@ from shared.db.engine import make_engine
 from shared.db.migrate import upgrade
 from tests.conftest import WRITE_TOKEN
 from tests.faults.oracle import REPORT, Figures, measure
+from tests.support.campaign_driver import CampaignDriver
 from tests.support.factories import make_clients
 from tests.support.private_services import (  # noqa: F401 - session fixtures
     PrivateBroker,
@@ -34,13 +34,11 @@ from tests.support.private_services import (  # noqa: F401 - session fixtures
 )
 from tests.support.processes import free_port, free_port_block
 from tests.support.progress import counter_mismatches
-from tests.support.waiting import wait_until
 
 RECIPIENTS = 20_000
 TAGS = ("news", "promo", "vip", "sport")
 TEMPLATE_DATABASE = "herald_faults_template"
 GATEWAY_TOKEN = "faults-gateway-token"
-FINISHED = ("completed", "expired", "cancelled")
 BASE_ENV = {
     "HERALD_API_TOKENS": f"{WRITE_TOKEN}:write",
     "HERALD_TICK_INTERVAL_S": "0.1",
@@ -66,7 +64,7 @@ def template_database(private_postgres: PrivatePostgres) -> str:  # noqa: F811
 
 
 @dataclass
-class FaultRun:
+class FaultRun(CampaignDriver):
     """One scenario's running stack and what the test needs to drive and check it."""
 
     stack: Stack
@@ -80,60 +78,6 @@ class FaultRun:
 
     def __post_init__(self) -> None:
         self.http.headers["Authorization"] = f"Bearer {WRITE_TOKEN}"
-
-    def create_campaign(self, tags: tuple[str, ...] = ()) -> requests.Response:
-        now = dt.datetime.now(dt.UTC)
-        body = {
-            "name": f"faults {secrets.token_hex(3)}",
-            "channel": "http",
-            "text": "Hello {{ name }}",
-            "filter": {"tags": list(tags), "operator_codes": []},
-            "starts_at": now.isoformat(),
-            "ends_at": (now + dt.timedelta(hours=2)).isoformat(),
-        }
-        return self.http.post(f"{self.api_url}/api/v1/campaigns", json=body, timeout=30)
-
-    def start_campaign(self, tags: tuple[str, ...] = ()) -> int:
-        response = self.create_campaign(tags)
-        assert response.status_code == 201, response.text
-        return int(response.json()["id"])
-
-    def stats(self, campaign_id: int) -> dict[str, Any] | None:
-        """The stats endpoint's answer, or None while the API cannot give one."""
-        try:
-            response = self.http.get(
-                f"{self.api_url}/api/v1/campaigns/{campaign_id}/stats", timeout=10
-            )
-        except requests.RequestException:
-            return None
-        return response.json() if response.status_code == 200 else None
-
-    def readiness(self) -> dict[str, Any]:
-        try:
-            response = requests.get(f"{self.api_url}/readyz", timeout=10)
-            return {"http_status": response.status_code, **response.json()}
-        except (requests.RequestException, ValueError):
-            return {"http_status": None}
-
-    def wait_share_final(self, campaign_id: int, share: float, timeout: float = 120) -> None:
-        """Wait until this share of the recipients has a final status."""
-
-        def reached() -> bool:
-            s = self.stats(campaign_id)
-            final = s and s["sent"] + s["failed"] + s["expired"] + s["cancelled"]
-            return bool(s and s["total"] and final >= share * s["total"])
-
-        wait_until(reached, timeout=timeout)
-
-    def wait_finished(self, campaign_id: int, timeout: float = 120) -> dict[str, Any]:
-        def finished() -> dict[str, Any] | None:
-            s = self.stats(campaign_id)
-            return s if s and s["status"] in FINISHED else None
-
-        try:
-            return wait_until(finished, timeout=timeout, interval=0.25)
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}\n{self.diagnosis(campaign_id)}") from None
 
     def diagnosis(self, campaign_id: int) -> str:
         """Where the campaign's messages are: statuses, queue depths, dead services."""

@@ -14,7 +14,7 @@ insert ever fails for want of a partition.
 A partition's uniqueness can only include the partition key, so (campaign_id, client_id) is a
 plain index now: materialisation inserts a campaign's recipients once, in one statement, in
 the transaction that starts it. Each campaign keeps the id range its messages were given, so
-per-campaign statements visit only the partitions that hold them, and what was dropped is
+its due probe and claim visit only the partitions that hold them, and what was dropped is
 summed per gateway and per second of sending, so a campaign's figures outlive its rows.
 """
 import sqlalchemy as sa
@@ -62,6 +62,20 @@ def _create_triggers() -> None:
         )
 
 
+def _add_keys() -> None:
+    """The message table's key, status check and foreign keys, partitioned or not."""
+    op.execute('ALTER TABLE message ADD CONSTRAINT pk_message PRIMARY KEY (id)')
+    op.execute(f'ALTER TABLE message ADD CONSTRAINT ck_message_ck_message_status CHECK ({STATUS_CHECK})')
+    op.execute(
+        'ALTER TABLE message ADD CONSTRAINT fk_message_campaign_id_campaign'
+        ' FOREIGN KEY (campaign_id) REFERENCES campaign (id) ON DELETE CASCADE'
+    )
+    op.execute(
+        'ALTER TABLE message ADD CONSTRAINT fk_message_client_id_client'
+        ' FOREIGN KEY (client_id) REFERENCES client (id) ON DELETE SET NULL'
+    )
+
+
 def upgrade() -> None:
     # A partition may not carry triggers with transition tables: they move to the parent.
     for name in TRIGGERS:
@@ -81,16 +95,7 @@ def upgrade() -> None:
         'CREATE TABLE message (LIKE message_p0 INCLUDING DEFAULTS) PARTITION BY RANGE (id)'
     )
     op.execute('ALTER SEQUENCE message_id_seq OWNED BY message.id')
-    op.execute('ALTER TABLE message ADD CONSTRAINT pk_message PRIMARY KEY (id)')
-    op.execute(f'ALTER TABLE message ADD CONSTRAINT ck_message_ck_message_status CHECK ({STATUS_CHECK})')
-    op.execute(
-        'ALTER TABLE message ADD CONSTRAINT fk_message_campaign_id_campaign'
-        ' FOREIGN KEY (campaign_id) REFERENCES campaign (id) ON DELETE CASCADE'
-    )
-    op.execute(
-        'ALTER TABLE message ADD CONSTRAINT fk_message_client_id_client'
-        ' FOREIGN KEY (client_id) REFERENCES client (id) ON DELETE SET NULL'
-    )
+    _add_keys()
     for name, columns in {
         **INDEXES,
         'ix_message_campaign_id_client_id': '(campaign_id, client_id)',
@@ -173,16 +178,7 @@ def downgrade() -> None:
     op.execute('ALTER SEQUENCE message_id_seq OWNED BY message_flat.id')
     op.execute('DROP TABLE message CASCADE')
     op.execute('ALTER TABLE message_flat RENAME TO message')
-    op.execute('ALTER TABLE message ADD CONSTRAINT pk_message PRIMARY KEY (id)')
-    op.execute(f'ALTER TABLE message ADD CONSTRAINT ck_message_ck_message_status CHECK ({STATUS_CHECK})')
-    op.execute(
-        'ALTER TABLE message ADD CONSTRAINT fk_message_campaign_id_campaign'
-        ' FOREIGN KEY (campaign_id) REFERENCES campaign (id) ON DELETE CASCADE'
-    )
-    op.execute(
-        'ALTER TABLE message ADD CONSTRAINT fk_message_client_id_client'
-        ' FOREIGN KEY (client_id) REFERENCES client (id) ON DELETE SET NULL'
-    )
+    _add_keys()
     op.execute(
         'ALTER TABLE message ADD CONSTRAINT uq_message_campaign_id_client_id'
         ' UNIQUE (campaign_id, client_id)'
