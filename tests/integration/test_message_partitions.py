@@ -139,6 +139,12 @@ def test_retention_drops_an_old_campaigns_partitions_and_keeps_its_figures(fresh
     assert not {d.name for d in dropped} & names
     assert progress_total == 25
     assert figures(fresh_ids, settings, old) == before
+    shown = (
+        create_app(settings, fresh_ids)
+        .test_client()
+        .get(f"/api/v1/campaigns/{old}", headers={"Authorization": f"Bearer {READ_TOKEN}"})
+    )
+    assert shown.json["messages_dropped"] == 20
     assert len(message_partitions_of(fresh_ids, recent)) == 1
     assert counter("herald_retention_dropped_messages_total") - dropped_before == 20
     assert counter("herald_message_partitions") == len(names)
