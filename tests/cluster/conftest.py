@@ -38,8 +38,9 @@ from tests.support.private_services import (
     PrivateBroker,
     PrivatePostgres,
     _scratch_dir,
+    running_postgres,
 )
-from tests.support.progress import counter_mismatches
+from tests.support.progress import mismatches_in
 from tests.support.waiting import wait_until
 
 RECIPIENTS = 20_000
@@ -184,21 +185,12 @@ def cluster(network: Network) -> Iterator[Cluster]:
 
 @pytest.fixture(scope="session")
 def cluster_postgres(network: Network) -> Iterator[PrivatePostgres]:
-    base = _scratch_dir("herald-cluster-postgres-")
-    postgres = PrivatePostgres(
-        base,
+    with running_postgres(
+        "herald-cluster-postgres-",
         addresses=("127.0.0.1", network.gateway_address),
         trusted_network=str(network.subnet),
-    )
-    try:
-        postgres.init()
-        postgres.start()
+    ) as postgres:
         yield postgres
-    finally:
-        try:
-            postgres.crash()
-        finally:
-            shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -339,17 +331,8 @@ class ClusterLauncher:
             run.gateway.stop()
 
     def counter_mismatches(self) -> dict[str, Any]:
-        found: dict[str, Any] = {}
-        for run in self.runs:
-            with run.engine.connect() as conn:
-                found.update(
-                    {
-                        f"{run.engine.url.database}/{k}": v
-                        for k, v in counter_mismatches(conn).items()
-                    }
-                )
-            run.engine.dispose()
-        return found
+        """Campaigns whose progress counters differ from count(*) by status, in every run."""
+        return mismatches_in(run.engine for run in self.runs)
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ from tests.support.private_services import (  # noqa: F401 - session fixtures
     private_postgres,
 )
 from tests.support.processes import free_port, free_port_block
-from tests.support.progress import counter_mismatches
+from tests.support.progress import mismatches_in
 
 RECIPIENTS = 20_000
 TAGS = ("news", "promo", "vip", "sport")
@@ -185,17 +185,7 @@ class Launcher:
 
     def counter_mismatches(self) -> dict[str, Any]:
         """Campaigns whose progress counters differ from count(*) by status, in every run."""
-        found: dict[str, Any] = {}
-        for run in self.runs:
-            with run.engine.connect() as conn:
-                found.update(
-                    {
-                        f"{run.engine.url.database}/{k}": v
-                        for k, v in counter_mismatches(conn).items()
-                    }
-                )
-            run.engine.dispose()
-        return found
+        return mismatches_in(run.engine for run in self.runs)
         for log in sorted(self.log_dir.glob("*.log")):
             print(f"--- {log.name} (tail)\n{log.read_text(errors='replace')[-4000:]}")
 

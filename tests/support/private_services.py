@@ -14,9 +14,10 @@ import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -246,13 +247,11 @@ def private_broker() -> Iterator[PrivateBroker]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def private_postgres() -> Iterator[PrivatePostgres]:
-    """A PostgreSQL cluster owned by this test session, for scenarios that stop the database."""
-    if not (POSTGRES_BIN / "initdb").exists():
-        pytest.skip("PostgreSQL 15 server binaries are not installed")
-    base = _scratch_dir("herald-faults-postgres-")
-    postgres = PrivatePostgres(base)
+@contextmanager
+def running_postgres(prefix: str, **options: Any) -> Iterator[PrivatePostgres]:
+    """A private PostgreSQL cluster, initialised and started, crashed and removed after."""
+    base = _scratch_dir(prefix)
+    postgres = PrivatePostgres(base, **options)
     try:
         postgres.init()
         postgres.start()
@@ -262,3 +261,12 @@ def private_postgres() -> Iterator[PrivatePostgres]:
             postgres.crash()
         finally:
             shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL cluster owned by this test session, for scenarios that stop the database."""
+    if not (POSTGRES_BIN / "initdb").exists():
+        pytest.skip("PostgreSQL 15 server binaries are not installed")
+    with running_postgres("herald-faults-postgres-") as postgres:
+        yield postgres

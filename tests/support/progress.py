@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from shared.domain.statuses import MessageStatus
 
@@ -59,3 +60,15 @@ def notification_count_mismatches(conn: Connection) -> dict[tuple[str, str], tup
         (row.channel, row.status): (int(row.counter), int(row.counted))
         for row in conn.execute(NOTIFICATION_MISMATCHES)
     }
+
+
+def mismatches_in(engines: Iterable[Engine]) -> dict[str, dict[str, tuple[int, int]]]:
+    """counter_mismatches of every database, keyed "<database>/<campaign_id>"; disposes each."""
+    found: dict[str, dict[str, tuple[int, int]]] = {}
+    for engine in engines:
+        with engine.connect() as conn:
+            found.update(
+                {f"{engine.url.database}/{k}": v for k, v in counter_mismatches(conn).items()}
+            )
+        engine.dispose()
+    return found
